@@ -1,0 +1,3 @@
+from shlyuz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Events → bytes: SyncChannel responses and SOAP 1.1 faults carrying ``ErrorInfo``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from shlyuz.errors import FaultKind
+from shlyuz.shep import ns
+from shlyuz.shep.events import DataKind, ErrorInfo, SyncResponse
+
+XML_DECL = b"<?xml version='1.0' encoding='UTF-8'?>\n"
+SYNC_FAULT_ELEMENT = ns.q(ns.SYNC_TYPES, "SendMessageFault1_SendMessageFault")
+
+
+def format_datetime(value: datetime) -> str:
+    """xsd:dateTime with milliseconds and the zone offset, as SHEP writes it: 2024-05-01T10:00:01.123+05:00."""
+    return value.isoformat(timespec="milliseconds")
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _envelope() -> tuple[etree._Element, etree._Element]:
+    env = etree.Element(ns.q(ns.SOAP11, "Envelope"), nsmap={"soap": ns.SOAP11})
+    _sub(env, ns.q(ns.SOAP11, "Header"))
+    body = _sub(env, ns.q(ns.SOAP11, "Body"))
+    return env, body
+
+
+def _data_element(parent: etree._Element, payload: etree._Element | None, kind: DataKind) -> None:
+    if payload is None or kind is DataKind.EMPTY:
+        return
+    if kind is DataKind.STRING:
+        data = etree.SubElement(parent, "data", nsmap={"xsi": ns.XSI, "xs": ns.XS})
+        data.set(ns.q(ns.XSI, "type"), "xs:string")
+        data.text = etree.tostring(payload, encoding="unicode")
+        return
+    # Inline: <data xsi:type="pfx:Type"> carrying the payload root's children and attributes.
+    qn = etree.QName(payload)
+    nsmap = {"xsi": ns.XSI}
+    if qn.namespace:
+        nsmap["ns2"] = qn.namespace
+    data = etree.SubElement(parent, "data", nsmap=nsmap)
+    if qn.namespace:
+        data.set(ns.q(ns.XSI, "type"), f"ns2:{qn.localname}")
+    for key, value in payload.attrib.items():
+        data.set(key, value)
+    data.text = payload.text
+    for child in payload:
+        data.append(child)
+
+
+def write_sync_response(resp: SyncResponse) -> bytes:
+    env, body = _envelope()
+    wrapper = etree.SubElement(body, ns.q(ns.SYNC_TYPES, "SendMessageResponse"), nsmap={"ns2": ns.SYNC_TYPES})
+    response = _sub(wrapper, "response")
+    info = _sub(response, "responseInfo")
+    _sub(info, "messageId", resp.message_id)
+    if resp.correlation_id is not None:
+        _sub(info, "correlationId", resp.correlation_id)
+    _sub(info, "responseDate", format_datetime(resp.response_date))
+    status = _sub(info, "status")
+    _sub(status, "code", resp.status.value)
+    _sub(status, "message", resp.status_message[:250])
+    if resp.session_id is not None:
+        _sub(info, "sessionId", resp.session_id)
+    data_parent = _sub(response, "responseData")
+    _data_element(data_parent, resp.payload, resp.data_kind)
+    return XML_DECL + etree.tostring(env, encoding="utf-8")
+
+
+def _error_info(parent: etree._Element, err: ErrorInfo) -> None:
+    _sub(parent, "errorCode", err.error_code)
+    _sub(parent, "errorMessage", err.error_message)
+    if err.error_data is not None:
+        _sub(parent, "errorData", err.error_data)
+    _sub(parent, "errorDate", format_datetime(err.error_date))
+    if err.sub_error is not None:
+        _error_info(_sub(parent, "subError"), err.sub_error)
+    if err.session_id is not None:
+        _sub(parent, "sessionId", err.session_id)
+
+
+def write_fault(err: ErrorInfo, kind: FaultKind, fault_element: str = SYNC_FAULT_ELEMENT) -> bytes:
+    """A SOAP 1.1 Fault whose detail holds the endpoint's ``*Fault1_*Fault`` element of type ``ErrorInfo``."""
+    env, body = _envelope()
+    fault = _sub(body, ns.q(ns.SOAP11, "Fault"))
+    _sub(fault, "faultcode", f"soap:{kind.value}")
+    _sub(fault, "faultstring", f"{err.error_code}: {err.error_message}")
+    detail = _sub(fault, "detail")
+    wrapper = etree.SubElement(detail, fault_element, nsmap={"ns2": etree.QName(fault_element).namespace})
+    _error_info(wrapper, err)
+    return XML_DECL + etree.tostring(env, encoding="utf-8")
+
+
+def escape_text(text: str) -> str:
+    return escape(text)

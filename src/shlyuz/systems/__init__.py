@@ -1,0 +1,1 @@
+"""Mocked information systems behind the gateway, one module per system, each registered by serviceId."""
