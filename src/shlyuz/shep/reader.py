@@ -22,7 +22,7 @@ SOAP_CONTENT_TYPES = ("text/xml", "application/soap+xml")
 GUID_RE = re.compile(r"\{[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}\}")
 # xsd:dateTime: optional fraction, optional zone; year may have more digits or a sign.
 _DATETIME_RE = re.compile(
-    r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"
+    r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))?"
 )
 
 SEND_MESSAGE = ns.q(ns.SYNC_TYPES, "SendMessage")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -42,19 +42,30 @@ def _data_element(parent: etree._Element, payload: etree._Element | None, kind: 
         data.set(ns.q(ns.XSI, "type"), "xs:string")
         data.text = etree.tostring(payload, encoding="unicode")
         return
-    # Inline: <data xsi:type="pfx:Type"> carrying the payload root's children and attributes.
+    # Inline: <data xsi:type="pfx:Type"> carrying (copies of) the payload root's children and attributes, so the
+    # payload stays intact for the caller. A payload without a namespace has no type to name: it is wrapped instead.
     qn = etree.QName(payload)
-    nsmap = {"xsi": ns.XSI}
+    if not qn.namespace and qn.localname != "data":
+        data = etree.SubElement(parent, "data")
+        data.append(copy.deepcopy(payload))
+        return
+    # in-scope declarations (nsmap includes the ancestors'), so QName-valued attributes such as xsi:type keep theirs
+    nsmap = {k: v for k, v in payload.nsmap.items() if k is not None}
+    nsmap["xsi"] = ns.XSI
+    prefix = None
     if qn.namespace:
-        nsmap["ns2"] = qn.namespace
+        prefix = next((k for k, v in nsmap.items() if v == qn.namespace), None)
+        if prefix is None:
+            prefix = next(p for p in (f"ns{i}" for i in range(2, 100)) if p not in nsmap)
+            nsmap[prefix] = qn.namespace
     data = etree.SubElement(parent, "data", nsmap=nsmap)
-    if qn.namespace:
-        data.set(ns.q(ns.XSI, "type"), f"ns2:{qn.localname}")
     for key, value in payload.attrib.items():
         data.set(key, value)
+    if prefix is not None:
+        data.set(ns.q(ns.XSI, "type"), f"{prefix}:{qn.localname}")
     data.text = payload.text
     for child in payload:
-        data.append(child)
+        data.append(copy.deepcopy(child))
 
 
 def write_sync_response(resp: SyncResponse) -> bytes:
@@ -98,7 +109,3 @@ def write_fault(err: ErrorInfo, kind: FaultKind, fault_element: str = SYNC_FAULT
     wrapper = etree.SubElement(detail, fault_element, nsmap={"ns2": etree.QName(fault_element).namespace})
     _error_info(wrapper, err)
     return XML_DECL + etree.tostring(env, encoding="utf-8")
-
-
-def escape_text(text: str) -> str:
-    return escape(text)
