@@ -45,7 +45,7 @@ class ErrorCode(str, enum.Enum):
         "The document has a DOCTYPE: DTDs, entity declarations and external entities are never processed.",
     )
     XML_TOO_DEEP = ("XML_TOO_DEEP", FaultKind.CLIENT, "Elements are nested deeper than limits.max_depth.")
-    XML_TOO_LARGE = ("XML_TOO_LARGE", FaultKind.CLIENT, "The document has more elements than limits.max_elements, or a text node is over the cap.")
+    XML_TOO_LARGE = ("XML_TOO_LARGE", FaultKind.CLIENT, "The document has more elements than limits.max_elements.")
     # SOAP
     SOAP_VERSION_MISMATCH = (
         "SOAP_VERSION_MISMATCH",

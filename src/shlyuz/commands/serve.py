@@ -1,0 +1,104 @@
+"""``shlyuz serve``: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from shlyuz import __version__
+from shlyuz.config import ConfigError, Settings, load_settings
+from shlyuz.fixtures.store import FixtureError
+from shlyuz.logs import configure_logging
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the gateway", description="Run the SHEP gateway and its mocked systems.")
+    p.add_argument("--config", type=Path, help="TOML config file (default: $SHLYUZ_CONFIG)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--data-dir", type=Path, help="journal and generated material (default var/)")
+    p.add_argument(
+        "--fixtures", type=Path, action="append", metavar="DIR",
+        help="an extra fixture directory loaded after the built-in one (repeatable)",
+    )
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", choices=["json", "console"])
+    p.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        extra_fixtures=args.fixtures,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+
+
+def banner(settings: Settings, base: str, gateway) -> str:
+    services = ", ".join(f"{sid} ({system.name})" for sid, system in gateway.registry)
+    lines = [
+        f"shlyuz {__version__} listening on {base}",
+        f"  SHEP SyncChannel  POST {base}/bip-sync/   WSDL: {base}/bip-sync/?wsdl",
+        f"  journal           GET  {base}/__admin/journal",
+        f"  health            GET  {base}/healthz",
+        f"  services          {services}",
+        f"  fixtures          {len(gateway.fixtures.persons)} persons, {len(gateway.fixtures.organisations)} organisations, "
+        f"{len(gateway.fixtures.powers_of_attorney)} powers of attorney, {len(gateway.senders)} senders",
+        f"  journal database  {settings.database_path}",
+    ]
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    from shlyuz.gateway.app import build_gateway, create_app
+
+    gateway = build_gateway(settings)
+    app = create_app(gateway)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(banner(settings, f"http://{host}:{port}", gateway), flush=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        print("shlyuz: shutting down (finishing in-flight requests)", file=sys.stderr, flush=True)
+        await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"shlyuz: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(serve(settings))
+    except FixtureError as exc:
+        print(f"shlyuz: fixtures: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"shlyuz: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,109 @@
+"""Configuration: defaults < TOML file < ``SHLYUZ_*`` environment < command-line options.
+
+The TOML file is given with ``--config FILE`` or ``SHLYUZ_CONFIG``; nested keys in the environment use ``__``
+(``SHLYUZ_LIMITS__MAX_BODY_BYTES=1048576``). ``docs/configuration.md`` lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shlyuz.fixtures.models import Sender
+from shlyuz.xml.safe import XmlLimits
+
+
+def repo_path(name: str) -> Path:
+    """A directory shipped beside the package in a source checkout (``schemas``, ``fixtures``)."""
+    return Path(__file__).resolve().parents[2] / name
+
+
+class Limits(BaseModel):
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest accepted request body")
+    max_depth: int = Field(64, ge=8, le=256, description="deepest element nesting")
+    max_elements: int = Field(100_000, ge=100, description="most elements in one document")
+
+    def xml(self) -> XmlLimits:
+        return XmlLimits(max_bytes=self.max_body_bytes, max_depth=self.max_depth, max_elements=self.max_elements)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHLYUZ_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8080, ge=0, le=65535, description="port to listen on (0: any free port)")
+    data_dir: Path = Field(Path("var"), description="where the journal database and generated material live")
+    database: str | None = Field(None, description="journal database path; default DATA_DIR/shlyuz.db")
+    fixtures: list[Path] = Field(
+        default_factory=lambda: [repo_path("fixtures")],
+        description="fixture directories, later ones override earlier ones record by record",
+    )
+    extra_fixtures: list[Path] = Field(default_factory=list, description="directories loaded after `fixtures`")
+    schemas_dir: Path = Field(default_factory=lambda: repo_path("schemas"), description="shlyuz's WSDL/XSD set")
+    utc_offset_hours: int = Field(5, ge=-12, le=14, description="the gateway clock's zone; Kazakhstan is UTC+5")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    journal_bodies: bool = Field(True, description="store raw request and response bodies in the journal")
+    shutdown_timeout: float = Field(10.0, ge=0, description="seconds to finish in-flight requests on shutdown")
+    limits: Limits = Field(default_factory=Limits)
+    senders: list[Sender] = Field(default_factory=list, description="senders added to (or replacing) the fixtures'")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database) if self.database else self.data_dir / "shlyuz.db"
+
+    @property
+    def tz(self) -> timezone:
+        return timezone(timedelta(hours=self.utc_offset_hours))
+
+    @property
+    def fixture_dirs(self) -> list[Path]:
+        return [*self.fixtures, *self.extra_fixtures]
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` (from the command line) win over everything, ``None`` values are ignored."""
+    from pydantic import ValidationError
+
+    config_file = config_file or os.environ.get("SHLYUZ_CONFIG")
+    cls: type[Settings] = Settings
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": str(path)}})
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except Exception as exc:  # a TOML syntax error surfaces here
+        raise ConfigError(f"invalid configuration: {exc}") from None

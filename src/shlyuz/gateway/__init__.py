@@ -1,0 +1,1 @@
+"""The aiohttp gateway: HTTP edges around the sans-IO protocol code."""
