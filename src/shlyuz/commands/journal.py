@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from shlyuz.clock import KZ
 from shlyuz.storage.base import JournalQuery
 from shlyuz.storage.sqlite import SqliteStorage
 
@@ -67,7 +68,7 @@ async def _from_db(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
     finally:
         await storage.close()
-    return [r.to_json(bodies=args.json) for r in records]
+    return [r.to_json(bodies=args.json, tz=KZ) for r in records]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     header = ("id", "received", "sender", "serviceId", "messageId", "outcome", "ms")
     table = [header] + [
         (
-            str(r["id"]), r["received_at"][:23], r["sender_id"] or "-", r["service_id"] or "-",
+            str(r["id"]), r["received_at"].replace("T", " "), r["sender_id"] or "-", r["service_id"] or "-",
             (r["message_id"] or "-")[:36], r["outcome"], f"{r['duration_ms']:.1f}",
         )
         for r in rows

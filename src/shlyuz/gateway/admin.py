@@ -68,8 +68,9 @@ async def journal_list(request: web.Request) -> web.Response:
         params = JournalParams.model_validate(raw)
     except ValidationError as exc:
         return _param_error(exc)
-    records = await _gateway(request).storage.query_exchanges(params.query())
-    items = [r.to_json(bodies=params.bodies) for r in records]
+    gw = _gateway(request)
+    records = await gw.storage.query_exchanges(params.query())
+    items = [r.to_json(bodies=params.bodies, tz=gw.clock.tz) for r in records]
     body: dict[str, Any] = {"count": len(items), "exchanges": items}
     if len(items) == params.limit and items:
         body["nextBeforeId"] = items[-1]["id"]
@@ -80,10 +81,11 @@ async def journal_get(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     if not raw_id.isdigit():
         return json_error(400, ErrorCode.INVALID_PARAMETER, f"id: {raw_id!r} is not a positive integer")
-    record = await _gateway(request).storage.get_exchange(int(raw_id))
+    gw = _gateway(request)
+    record = await gw.storage.get_exchange(int(raw_id))
     if record is None:
         return json_error(404, ErrorCode.NOT_FOUND, f"no journal entry with id {raw_id}")
-    return web.json_response(record.to_json(), dumps=_dumps)
+    return web.json_response(record.to_json(tz=gw.clock.tz), dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

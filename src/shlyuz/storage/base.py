@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 
@@ -30,9 +30,10 @@ class ExchangeRecord:
     response: bytes | None = None
     id: int | None = None
 
-    def to_json(self, *, bodies: bool = True) -> dict[str, Any]:
+    def to_json(self, *, bodies: bool = True, tz: tzinfo | None = None) -> dict[str, Any]:
         out = asdict(self)
-        out["received_at"] = self.received_at.isoformat(timespec="milliseconds")
+        when = self.received_at.astimezone(tz) if tz is not None else self.received_at
+        out["received_at"] = when.isoformat(timespec="milliseconds")
         for key in ("request", "response"):
             raw = out.pop(key)
             if bodies:
