@@ -82,6 +82,45 @@ class ErrorCode(str, enum.Enum):
         FaultKind.CLIENT,
         "The sender is authenticated but not allowed to call this serviceId.",
     )
+    # electronic digital signatures (EDS / ЭЦП)
+    SIGNATURE_MISSING = (
+        "SIGNATURE_MISSING",
+        FaultKind.CLIENT,
+        "A signature this endpoint or serviceId requires is absent (WS-Security on /bip-sync-wss-gost/, or the data signature).",
+    )
+    SIGNATURE_INVALID = (
+        "SIGNATURE_INVALID",
+        FaultKind.CLIENT,
+        "A signature does not verify: digest or signature value mismatch, malformed Signature or KeyInfo, or references that do not cover exactly the Body / the data element (signature wrapping, duplicate Ids).",
+    )
+    UNSUPPORTED_ALGORITHM = (
+        "UNSUPPORTED_ALGORITHM",
+        FaultKind.CLIENT,
+        "The signature, digest, canonicalisation or transform algorithm is not one shlyuz verifies (e.g. GOST 34.310-2004 / 34.10-2015, or RSA-SHA1 while it is off).",
+    )
+    CERT_UNTRUSTED = (
+        "CERT_UNTRUSTED",
+        FaultKind.CLIENT,
+        "The signer's certificate does not chain to a trusted CA (shlyuz's test NCA or a CA added with --trust-ca).",
+    )
+    CERT_EXPIRED = ("CERT_EXPIRED", FaultKind.CLIENT, "The signer's certificate expired before the gateway clock's time.")
+    CERT_NOT_YET_VALID = ("CERT_NOT_YET_VALID", FaultKind.CLIENT, "The signer's certificate is not valid yet at the gateway clock's time.")
+    CERT_REVOKED = ("CERT_REVOKED", FaultKind.CLIENT, "The signer's certificate is revoked (OCSP, or the CRL as fallback).")
+    CERT_KEY_USAGE = (
+        "CERT_KEY_USAGE",
+        FaultKind.CLIENT,
+        "The certificate's key usage or extended key usage does not fit the purpose: SIGN (nonRepudiation, emailProtection) for documents, AUTH (clientAuth) for authentication.",
+    )
+    IIN_MISMATCH = (
+        "IIN_MISMATCH",
+        FaultKind.CLIENT,
+        "The IIN/BIN in the signer's certificate differs from the IIN/BIN in the payload where the service requires them to match.",
+    )
+    REVOCATION_UNAVAILABLE = (
+        "REVOCATION_UNAVAILABLE",
+        FaultKind.SERVER,
+        "Neither OCSP nor the CRL could tell the certificate's revocation status.",
+    )
     # provider side
     PROVIDER_ERROR = ("PROVIDER_ERROR", FaultKind.SERVER, "The information system behind the serviceId failed to answer.")
     INTERNAL_ERROR = ("INTERNAL_ERROR", FaultKind.SERVER, "An unexpected gateway error; the journal and the log hold the details.")
