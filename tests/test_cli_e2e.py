@@ -92,3 +92,42 @@ def test_config_file_and_environment_precedence(tmp_path, monkeypatch):
     assert s.port == 9002  # env beats the file
     assert s.utc_offset_hours == 6 and s.limits.max_body_bytes == 2048  # the file beats defaults
     assert load_settings(cfg, port=9003).port == 9003  # the command line beats both
+
+
+async def test_serve_fixtures_option_adds_and_overrides_records(tmp_path, monkeypatch):
+    """`shlyuz serve --fixtures DIR`: an integrator's directory overrides records by key and adds senders."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shlyuz.cli import build_parser
+    from shlyuz.client import SendMessage, payload
+    from shlyuz.commands.serve import settings_from_args
+    from shlyuz.gateway.app import build_gateway, create_app
+    from shlyuz.shep import ns
+    from shlyuz.shep.events import SyncResponse
+
+    for key in list(os.environ):
+        if key.startswith("SHLYUZ_"):
+            monkeypatch.delenv(key)
+    iin = DEMO_IINS["applicant"]
+    own = tmp_path / "own"
+    own.mkdir()
+    persons = json.loads((REPO / "fixtures" / "persons.json").read_text())
+    me = next(p for p in persons if p["iin"] == iin)
+    me["surname"] = "Интеграторов"
+    (own / "persons.json").write_text(json.dumps([me], ensure_ascii=False))
+    (own / "senders.json").write_text(json.dumps([{"senderId": "MY_SYSTEM", "password": "s3cret",
+                                                    "allowedServices": ["GBDFL_UniversalServiceSync"]}]))
+    args = build_parser().parse_args(["serve", "--fixtures", str(own), "--data-dir", str(tmp_path / "var")])
+    gateway = build_gateway(settings_from_args(args))
+    assert len(gateway.fixtures.persons) == len(persons)  # overridden by key, not added twice
+    async with TestClient(TestServer(create_app(gateway), host="127.0.0.1")) as client:
+        body = payload(ns.GBDFL_MESSAGE, "Request", {"messageId": "1", "iin": iin})
+        msg = SendMessage("GBDFL_UniversalServiceSync", body, sender_id="MY_SYSTEM", password="s3cret")
+        resp = await client.post("/bip-sync/", data=msg.to_bytes(), headers={"Content-Type": "text/xml"})
+        raw = await resp.read()
+    assert resp.status == 200
+    from shlyuz.shep.responses import read_sync_reply
+
+    parsed = read_sync_reply(raw)
+    assert isinstance(parsed, SyncResponse)
+    assert "<surname>Интеграторов</surname>" in raw.decode()
