@@ -7,4 +7,5 @@ COMMAND_MODULES = (
     "shlyuz.commands.journal",
     "shlyuz.commands.fixtures",
     "shlyuz.commands.iin",
+    "shlyuz.commands.pki",
 )
