@@ -22,6 +22,7 @@ PAYLOAD_XSDS = tuple(
     p for p in (REPO / "schemas/gbdfl/gbdfl-message.xsd", REPO / "schemas/enis/enis-poa.xsd") if p.exists()
 )
 GATEWAY_NOW = datetime(2026, 1, 15, 10, 0, 0, tzinfo=KZ)  # near the fixtures' reference date
+PKI_NOW = datetime(2025, 12, 1, 9, 0, 0, tzinfo=KZ)  # the test PKI is made a little before the gateway clock
 
 
 @dataclass
@@ -66,9 +67,21 @@ def settings(tmp_path, monkeypatch):
     return load_settings(data_dir=tmp_path / "var")
 
 
+@pytest.fixture(scope="session")
+def session_pki(tmp_path_factory):
+    """One test PKI for the session, made at the gateway clock's time with every fixture identity (read-only use:
+    tests that revoke make their own)."""
+    from shlyuz.fixtures.store import load_dirs
+    from shlyuz.pki.store import Pki, PkiUrls
+
+    pki = Pki.open(tmp_path_factory.mktemp("pki"), now=PKI_NOW, urls=PkiUrls("http://127.0.0.1:8080"))
+    pki.ensure_fixture_identities(load_dirs([REPO / "fixtures"]), now=PKI_NOW)
+    return pki
+
+
 @pytest.fixture
-async def shep(settings):
-    gateway = build_gateway(settings, clock=FixedClock(GATEWAY_NOW))
+async def shep(settings, session_pki):
+    gateway = build_gateway(settings, clock=FixedClock(GATEWAY_NOW), pki=session_pki)
     app = create_app(gateway)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield Shep(client, gateway)

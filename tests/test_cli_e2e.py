@@ -94,7 +94,7 @@ def test_config_file_and_environment_precedence(tmp_path, monkeypatch):
     assert load_settings(cfg, port=9003).port == 9003  # the command line beats both
 
 
-async def test_serve_fixtures_option_adds_and_overrides_records(tmp_path, monkeypatch):
+async def test_serve_fixtures_option_adds_and_overrides_records(tmp_path, monkeypatch, session_pki):
     """`shlyuz serve --fixtures DIR`: an integrator's directory overrides records by key and adds senders."""
     from aiohttp.test_utils import TestClient, TestServer
 
@@ -118,7 +118,7 @@ async def test_serve_fixtures_option_adds_and_overrides_records(tmp_path, monkey
     (own / "senders.json").write_text(json.dumps([{"senderId": "MY_SYSTEM", "password": "s3cret",
                                                     "allowedServices": ["GBDFL_UniversalServiceSync"]}]))
     args = build_parser().parse_args(["serve", "--fixtures", str(own), "--data-dir", str(tmp_path / "var")])
-    gateway = build_gateway(settings_from_args(args))
+    gateway = build_gateway(settings_from_args(args), pki=session_pki)
     assert len(gateway.fixtures.persons) == len(persons)  # overridden by key, not added twice
     async with TestClient(TestServer(create_app(gateway), host="127.0.0.1")) as client:
         body = payload(ns.GBDFL_MESSAGE, "Request", {"messageId": "1", "iin": iin})

@@ -89,9 +89,9 @@ async def test_doctype_inside_an_escaped_string_is_refused(shep):
 
 
 @pytest.fixture
-async def small_shep(settings):
+async def small_shep(settings, session_pki):
     settings.limits.max_body_bytes = 4096
-    gateway = build_gateway(settings, clock=FixedClock(GATEWAY_NOW))
+    gateway = build_gateway(settings, clock=FixedClock(GATEWAY_NOW), pki=session_pki)
     async with TestClient(TestServer(create_app(gateway), host="127.0.0.1")) as client:
         yield Shep(client, gateway)
 

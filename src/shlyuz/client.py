@@ -16,7 +16,9 @@ from shlyuz.clock import Clock
 from shlyuz.shep import ns
 from shlyuz.shep.events import SyncResponse
 from shlyuz.shep.responses import Fault, read_sync_reply
-from shlyuz.shep.writer import format_datetime
+from shlyuz.dsig.signer import Signer
+from shlyuz.shep.events import DataKind
+from shlyuz.shep.writer import append_data, format_datetime
 
 
 @dataclass
@@ -30,6 +32,8 @@ class SendMessage:
     message_date: datetime | None = None
     properties: list[tuple[str, str]] = field(default_factory=list)
     escaped: bool = False  # send the payload as an escaped XML string (xsi:type="xs:string")
+    data_signer: Signer | None = None  # enveloped signature inside data (the business-data signature)
+    wsse_signer: Signer | None = None  # WS-Security signature over soap:Body (the transport signature)
 
     def to_bytes(self, clock: Clock | None = None) -> bytes:
         when = self.message_date or (clock or Clock()).now()
@@ -59,24 +63,11 @@ class SendMessage:
             sub(prop, "key", key)
             sub(prop, "value", value)
         data_parent = etree.SubElement(request, "requestData")
-        if self.payload is not None:
-            if self.escaped:
-                data = etree.SubElement(data_parent, "data", nsmap={"xsi": ns.XSI, "xs": ns.XS})
-                data.set(ns.q(ns.XSI, "type"), "xs:string")
-                data.text = etree.tostring(self.payload, encoding="unicode")
-            else:
-                qn = etree.QName(self.payload)
-                nsmap = {"xsi": ns.XSI, "cs": qn.namespace} if qn.namespace else {"xsi": ns.XSI}
-                data = etree.SubElement(data_parent, "data", nsmap=nsmap)
-                if qn.namespace:
-                    data.set(ns.q(ns.XSI, "type"), f"cs:{qn.localname}")
-                for child in self.payload:
-                    data.append(_copy(child))
+        kind = DataKind.STRING if self.escaped else DataKind.XML
+        append_data(data_parent, self.payload, kind, self.data_signer.data if self.data_signer else None)
+        if self.wsse_signer is not None:
+            env = self.wsse_signer.envelope(env)
         return b"<?xml version='1.0' encoding='UTF-8'?>\n" + etree.tostring(env, encoding="utf-8")
-
-
-def _copy(el: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(el))
 
 
 def payload(namespace: str, root: str, fields: dict[str, str | None]) -> etree._Element:

@@ -37,6 +37,30 @@ class Limits(BaseModel):
         return XmlLimits(max_bytes=self.max_body_bytes, max_depth=self.max_depth, max_elements=self.max_elements)
 
 
+class PkiSettings(BaseModel):
+    enabled: bool = Field(True, description="set up the test PKI in DATA_DIR/pki on start and verify signatures")
+    public_base_url: str | None = Field(
+        None, description="base URL written into certificates (CRL, OCSP, CA issuers); default http://HOST:PORT"
+    )
+    trust_ca: list[Path] = Field(default_factory=list, description="extra trusted CA certificates (PEM), e.g. your own test CA")
+    revocation_cache_ttl: float = Field(300.0, ge=0, description="seconds a revocation answer is reused")
+    revocation_timeout: float = Field(5.0, gt=0, description="seconds to wait for an OCSP responder or a CRL")
+    allow_sha1: bool = Field(False, description="accept RSA-SHA1 / SHA-1 digests in signatures")
+    require_eku: bool = Field(True, description="refuse signer certificates without ExtendedKeyUsage")
+    issue_fixture_identities: bool = Field(True, description="issue AUTH and SIGN certificates for every fixture person")
+
+
+class ServicePolicy(BaseModel):
+    """Per-serviceId signature rules."""
+
+    model_config = {"extra": "forbid"}
+
+    require_data_signature: bool = Field(False, description="the data payload must carry an enveloped signature")
+    match_iin_field: str | None = Field(
+        None, description="payload field whose value must equal the data signer's IIN (or BIN)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHLYUZ_", env_nested_delimiter="__", extra="forbid")
 
@@ -57,6 +81,12 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(10.0, ge=0, description="seconds to finish in-flight requests on shutdown")
     limits: Limits = Field(default_factory=Limits)
     senders: list[Sender] = Field(default_factory=list, description="senders added to (or replacing) the fixtures'")
+    pki: PkiSettings = Field(default_factory=PkiSettings)
+    services: dict[str, ServicePolicy] = Field(default_factory=dict, description="signature rules per serviceId")
+    sign_responses: Literal["wss-endpoint", "always", "never"] = Field(
+        "wss-endpoint", description="when the gateway signs its responses with WS-Security"
+    )
+    systems_sign_data: bool = Field(True, description="GBD FL and ENIS sign their data with an enveloped signature")
 
     @classmethod
     def settings_customise_sources(

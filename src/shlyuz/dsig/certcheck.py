@@ -4,9 +4,10 @@ is an input (:class:`RevocationStatus`) that the caller got from OCSP, a CRL or 
 :func:`check_certificate` raises, in this order: CERT_UNTRUSTED (no path leaf → intermediates → an anchor, each
 signature verified, each issuer a CA), CERT_NOT_YET_VALID / CERT_EXPIRED (leaf, then every CA of the path),
 CERT_KEY_USAGE, CERT_REVOKED / REVOCATION_UNAVAILABLE, IIN_MISMATCH — each message naming the certificate and the
-reason. A certificate with no ExtendedKeyUsage extension is accepted on its KeyUsage alone (RFC 5280 §4.2.1.12:
-absent EKU means no restriction; bank and state-body CAs issue such certificates, NCANode issue #161) and the verdict
-says ``"eku": "absent"``.
+reason. A certificate with no ExtendedKeyUsage extension is refused with CERT_KEY_USAGE when ``require_eku`` is set
+(the gateway's default, ``pki.require_eku``: NCA certificates always carry the EKU of their profile), and otherwise
+accepted on its KeyUsage alone (RFC 5280 §4.2.1.12: absent EKU means no restriction; bank and state-body CAs issue
+such certificates, NCANode issue #161) with ``"eku": "absent"`` in the verdict.
 
 The path is built by hand with ``Certificate.verify_directly_issued_by`` rather than ``cryptography.x509.verification``
 (docs/dsig.md, "Certificate checks"): that verifier folds expiry into path building (one "candidates exhausted" error
@@ -194,7 +195,9 @@ def _check_validity(path: list[x509.Certificate], at: datetime) -> None:
             )
 
 
-def _key_usage(cert: x509.Certificate, purpose: Purpose) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+def _key_usage(
+    cert: x509.Certificate, purpose: Purpose, require_eku: bool = False
+) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
     who = describe(cert)
     ku = _ext(cert, x509.KeyUsage)
     need = ("digital_signature", "content_commitment") if purpose == "sign" else ("digital_signature",)
@@ -214,6 +217,13 @@ def _key_usage(cert: x509.Certificate, purpose: Purpose) -> tuple[tuple[str, ...
         )
     eku = _ext(cert, x509.ExtendedKeyUsage)
     if eku is None:
+        if require_eku:
+            want_name = "emailProtection" if purpose == "sign" else "clientAuth"
+            raise ShlyuzError(
+                ErrorCode.CERT_KEY_USAGE,
+                f"certificate {who} has no ExtendedKeyUsage; {purpose.upper()} needs {want_name} "
+                "(set pki.require_eku = false to accept certificates without EKU, as NCANode does)",
+            )
         return have, None
     oids = tuple(o.dotted_string for o in eku)
     want = ExtendedKeyUsageOID.EMAIL_PROTECTION if purpose == "sign" else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -251,15 +261,17 @@ def check_certificate(
     expected_iin: str | None = None,
     expected_bin: str | None = None,
     revocation: RevocationStatus | None = None,
+    require_eku: bool = False,
 ) -> CertVerdict:
-    """Check ``cert`` for ``purpose`` at time ``at`` (timezone-aware); see the module docstring for the order."""
+    """Check ``cert`` for ``purpose`` at time ``at`` (timezone-aware); see the module docstring for the order.
+    ``require_eku`` refuses a certificate without an ExtendedKeyUsage extension (the gateway's default)."""
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
     if purpose not in ("sign", "auth"):
         raise ValueError(f"purpose must be 'sign' or 'auth', not {purpose!r}")
     path = build_path(cert, anchors, intermediates)
     _check_validity(path, at)
-    ku, eku = _key_usage(cert, purpose)
+    ku, eku = _key_usage(cert, purpose, require_eku)
     _check_revocation(cert, revocation)
     iin, bin_ = identifiers(cert)
     who = describe(cert)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -12,8 +13,12 @@ from shlyuz.clock import Clock
 from shlyuz.config import Settings
 from shlyuz.fixtures.models import Sender
 from shlyuz.fixtures.store import FixtureSet, load_dirs
-from shlyuz.gateway import admin, http
+from shlyuz.gateway import admin, http, pki_routes
 from shlyuz.gateway.pipeline import SyncPipeline
+from shlyuz.gateway.revocation import RevocationChecker
+from shlyuz.dsig.signer import Signer, signer_for
+from shlyuz.gateway.signature import SignatureVerifier, TrustStore
+from shlyuz.pki.store import Pki, PkiUrls
 from shlyuz.gateway.wsdl import SchemaDocs
 from shlyuz.storage.base import Storage
 from shlyuz.storage.sqlite import SqliteStorage
@@ -44,6 +49,8 @@ class Gateway:
     clock: Clock
     sync: SyncPipeline
     schemas: SchemaDocs
+    pki: Pki | None = None
+    revocation: RevocationChecker | None = None
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -56,12 +63,34 @@ def build_gateway(
     clock: Clock | None = None,
     registry: ServiceRegistry | None = None,
     fixtures: FixtureSet | None = None,
+    pki: Pki | None = None,
 ) -> Gateway:
     fixtures = fixtures if fixtures is not None else load_dirs(settings.fixture_dirs)
     senders = {**fixtures.senders, **{s.sender_id: s for s in settings.senders}}
     clock = clock or Clock(settings.tz)
     registry = registry or default_registry()
     storage = storage or SqliteStorage(settings.database_path)
+    verifier = revocation = response_signer = None
+    data_signers: dict[str, Signer] = {}
+    if settings.pki.enabled:
+        pki = pki or open_pki(settings, clock, fixtures)
+        revocation = RevocationChecker(
+            now=clock.now, pki=pki, ttl=settings.pki.revocation_cache_ttl, timeout=settings.pki.revocation_timeout
+        )
+        verifier = SignatureVerifier(
+            trust=TrustStore.build(pki, settings.pki.trust_ca),
+            revocation=revocation,
+            now=clock.now,
+            policies=settings.services,
+            allow_sha1=settings.pki.allow_sha1,
+            require_eku=settings.pki.require_eku,
+        )
+        response_signer = _signer(pki, "gateway")
+        if settings.systems_sign_data:
+            for _, system in registry:
+                name = getattr(system, "signing_identity", None)
+                if name and name not in data_signers and (signer := _signer(pki, name)) is not None:
+                    data_signers[name] = signer
     sync = SyncPipeline(
         registry=registry,
         fixtures=fixtures,
@@ -69,6 +98,10 @@ def build_gateway(
         clock=clock,
         limits=settings.limits.xml(),
         journal_bodies=settings.journal_bodies,
+        verifier=verifier,
+        response_signer=response_signer,
+        data_signers=data_signers,
+        sign_responses=settings.sign_responses,
     )
     return Gateway(
         settings=settings,
@@ -79,7 +112,30 @@ def build_gateway(
         clock=clock,
         sync=sync,
         schemas=SchemaDocs(settings.schemas_dir),
+        pki=pki if settings.pki.enabled else None,
+        revocation=revocation,
     )
+
+
+def pki_base_url(settings: Settings) -> str:
+    return settings.pki.public_base_url or f"http://{settings.host}:{settings.port or 8080}"
+
+
+def open_pki(settings: Settings, clock: Clock, fixtures: FixtureSet) -> Pki:
+    """The test PKI in DATA_DIR/pki: created with every fixture identity on first start, reopened in ~0.1 s later."""
+    started = time.perf_counter()
+    pki = Pki.open(settings.data_dir / "pki", now=clock.now(), urls=PkiUrls(pki_base_url(settings)))
+    if settings.pki.issue_fixture_identities:
+        pki.ensure_fixture_identities(fixtures, now=clock.now())
+    log.info("pki_ready", directory=str(pki.directory), ms=round((time.perf_counter() - started) * 1000, 1))
+    return pki
+
+
+def _signer(pki: Pki, name: str) -> Signer | None:
+    if name not in pki:
+        log.warning("signing_identity_missing", identity=name)
+        return None
+    return signer_for(pki, name)
 
 
 def create_app(gateway: Gateway) -> web.Application:
@@ -100,11 +156,15 @@ def create_app(gateway: Gateway) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
+        if gateway.revocation is not None:
+            await gateway.revocation.close()
         await gateway.storage.close()
         log.info("gateway_stopped")
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    http.add_routes(app)
+    http.add_routes(app, wss=gateway.pki is not None)
     admin.add_routes(app)
+    if gateway.pki is not None:
+        pki_routes.add_routes(app)
     return app

@@ -13,7 +13,7 @@ from shlyuz.errors import ErrorCode, ShlyuzError
 log = structlog.get_logger("shlyuz.http")
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 SYNC_PATH = "/bip-sync/"
-SHEP_PATHS = ("/bip-sync",)
+WSS_PATH = "/bip-sync-wss-gost/"
 
 
 def _gateway(request: web.Request):  # -> Gateway (import cycle otherwise)
@@ -90,12 +90,16 @@ async def sync_post(request: web.Request) -> web.Response:
     else:
         too_large = None
     pipeline = gw.sync
+    require_wsse = request.path.startswith(WSS_PATH.rstrip("/"))
     if too_large is not None:
-        outcome = pipeline.fault_outcome(too_large, endpoint=request.path, remote=request.remote,
-                                         content_type=request.headers.get("Content-Type"))
+        outcome = pipeline.fault_outcome(
+            too_large, endpoint=request.path, remote=request.remote,
+            content_type=request.headers.get("Content-Type"), require_wsse=require_wsse,
+        )
     else:
         outcome = await pipeline.process(
-            body, request.headers.get("Content-Type"), endpoint=request.path, remote=request.remote
+            body, request.headers.get("Content-Type"), endpoint=request.path, remote=request.remote,
+            require_wsse=require_wsse,
         )
     # The journal entry is committed before the response leaves.
     await gw.storage.append_exchange(outcome.record)
@@ -120,18 +124,19 @@ async def sync_get(request: web.Request) -> web.Response:
     gw = _gateway(request)
     query = request.query
     base = _base_url(request)
+    endpoint = WSS_PATH if request.path.startswith(WSS_PATH.rstrip("/")) else SYNC_PATH
     try:
         if "wsdl" in query or "WSDL" in query:
-            return web.Response(body=gw.schemas.wsdl(base, SYNC_PATH), content_type="text/xml", charset="utf-8")
+            return web.Response(body=gw.schemas.wsdl(base, endpoint), content_type="text/xml", charset="utf-8")
         if "xsd" in query:
-            doc = gw.schemas.xsd(query["xsd"], base, SYNC_PATH)
+            doc = gw.schemas.xsd(query["xsd"], base, endpoint)
             if doc is None:
                 return json_error(404, ErrorCode.NOT_FOUND, f"no schema named {query['xsd']!r}")
             return web.Response(body=doc, content_type="text/xml", charset="utf-8")
     except ValueError as exc:  # a Host header that cannot make a URL
         return json_error(400, ErrorCode.INVALID_PARAMETER, f"Host header {request.host!r}: {exc}")
     return json_error(
-        405, ErrorCode.METHOD_NOT_ALLOWED, f"POST a SOAP SendMessage to {SYNC_PATH}, or GET {SYNC_PATH}?wsdl"
+        405, ErrorCode.METHOD_NOT_ALLOWED, f"POST a SOAP SendMessage to {endpoint}, or GET {endpoint}?wsdl"
     )
 
 
@@ -155,6 +160,8 @@ async def index(request: web.Request) -> web.Response:
             "endpoints": {
                 "syncChannel": f"{base}{SYNC_PATH}",
                 "syncChannelWsdl": f"{base}{SYNC_PATH}?wsdl",
+                **({"syncChannelWsSecurity": f"{base}{WSS_PATH}", "ocsp": f"{base}/pki/ocsp",
+                    "crl": f"{base}/pki/crl/issuing.crl"} if gw.pki is not None else {}),
                 "journal": f"{base}/__admin/journal",
                 "health": f"{base}/healthz",
             },
@@ -163,8 +170,9 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def add_routes(app: web.Application) -> None:
-    for path in ("/bip-sync/", "/bip-sync"):
+def add_routes(app: web.Application, *, wss: bool = True) -> None:
+    paths = ["/bip-sync/", "/bip-sync"] + (["/bip-sync-wss-gost/", "/bip-sync-wss-gost"] if wss else [])
+    for path in paths:
         app.router.add_post(path, sync_post)
         app.router.add_get(path, sync_get, allow_head=False)
     app.router.add_get("/healthz", healthz)

@@ -27,6 +27,8 @@ from shlyuz.shep import auth, ns
 from shlyuz.shep.events import DataKind, ErrorInfo, Status, SyncRequest, SyncResponse
 from shlyuz.shep.reader import read_sync_request
 from shlyuz.shep.writer import write_fault, write_sync_response
+from shlyuz.dsig.signer import Signer
+from shlyuz.gateway.signature import SignatureVerifier
 from shlyuz.storage.base import ExchangeRecord
 from shlyuz.systems.base import HandlerContext, HandlerResult, ServiceRegistry, SystemHandler
 from shlyuz.xml.safe import XmlLimits
@@ -47,6 +49,7 @@ class Exchange:
     endpoint: str
     received_at: datetime
     remote: str | None = None
+    require_wsse: bool = False  # the /bip-sync-wss-gost/ endpoint: a WS-Security signature is mandatory
     session_id: str = field(default_factory=new_session_id)
     request: SyncRequest | None = None
     sender: Sender | None = None
@@ -77,6 +80,10 @@ class SyncPipeline:
         clock: Clock,
         limits: XmlLimits,
         journal_bodies: bool = True,
+        verifier: SignatureVerifier | None = None,
+        response_signer: Signer | None = None,
+        data_signers: dict[str, Signer] | None = None,
+        sign_responses: str = "wss-endpoint",
     ) -> None:
         self.registry = registry
         self.fixtures = fixtures
@@ -84,6 +91,10 @@ class SyncPipeline:
         self.clock = clock
         self.limits = limits
         self.journal_bodies = journal_bodies
+        self.verifier = verifier
+        self.response_signer = response_signer
+        self.data_signers = data_signers or {}
+        self.sign_responses = sign_responses
         self.stages: list[tuple[str, Stage]] = [
             ("parse", self.parse),
             ("authenticate", self.authenticate),
@@ -107,10 +118,19 @@ class SyncPipeline:
         ex.sender = auth.authenticate(ex.request.info.sender, self.senders)
 
     async def signature(self, ex: Exchange) -> None:
-        """Placeholder until EDS verification lands: records whether a WS-Security header came, checks nothing."""
+        """EDS: verify the WS-Security and data signatures and their certificates (gateway.signature)."""
         assert ex.request is not None
-        wsse = any(h.tag == ns.q(ns.WSSE, "Security") for h in ex.request.headers)
-        ex.verdicts["signature"] = {"wsse": "present, not verified" if wsse else "absent"}
+        if self.verifier is None:  # PKI disabled: nothing can be verified, and nothing is claimed
+            wsse = any(h.tag == ns.q(ns.WSSE, "Security") for h in ex.request.headers)
+            if ex.require_wsse:
+                raise ShlyuzError(ErrorCode.SIGNATURE_MISSING, "signature verification is disabled (pki.enabled = false)")
+            ex.verdicts["signature"] = {"wsse": "present, not verified (pki disabled)" if wsse else "absent"}
+            return
+        try:
+            ex.verdicts["signature"] = await self.verifier.verify_request(ex.request, require_wsse=ex.require_wsse)
+        except ShlyuzError as exc:
+            ex.verdicts["signature"] = {"failed": exc.code.value, "reason": exc.message}
+            raise
 
     async def route(self, ex: Exchange) -> None:
         assert ex.request is not None
@@ -148,11 +168,22 @@ class SyncPipeline:
 
     # -- glue ---------------------------------------------------------------------------------------------------
     async def process(
-        self, body: bytes, content_type: str | None, *, endpoint: str, remote: str | None = None
+        self,
+        body: bytes,
+        content_type: str | None,
+        *,
+        endpoint: str,
+        remote: str | None = None,
+        require_wsse: bool = False,
     ) -> Outcome:
         started = time.perf_counter()
         ex = Exchange(
-            body=body, content_type=content_type, endpoint=endpoint, received_at=self.clock.now(), remote=remote
+            body=body,
+            content_type=content_type,
+            endpoint=endpoint,
+            received_at=self.clock.now(),
+            remote=remote,
+            require_wsse=require_wsse,
         )
         structlog.contextvars.bind_contextvars(sessionId=ex.session_id)
         error: ShlyuzError | None = None
@@ -173,11 +204,25 @@ class SyncPipeline:
         return self._finish(ex, error, started)
 
     def fault_outcome(
-        self, error: ShlyuzError, *, endpoint: str, remote: str | None, content_type: str | None, body: bytes = b""
+        self,
+        error: ShlyuzError,
+        *,
+        endpoint: str,
+        remote: str | None,
+        content_type: str | None,
+        body: bytes = b"",
+        require_wsse: bool = False,
     ) -> Outcome:
         """The outcome for a request refused before the pipeline could read it (e.g. an oversize body)."""
         started = time.perf_counter()
-        ex = Exchange(body=body, content_type=content_type, endpoint=endpoint, received_at=self.clock.now(), remote=remote)
+        ex = Exchange(
+            body=body,
+            content_type=content_type,
+            endpoint=endpoint,
+            received_at=self.clock.now(),
+            remote=remote,
+            require_wsse=require_wsse,
+        )
         structlog.contextvars.bind_contextvars(sessionId=ex.session_id)
         ex.verdicts["failed_stage"] = "read"
         return self._finish(ex, error, started)
@@ -215,9 +260,17 @@ class SyncPipeline:
         )
         return Outcome(status, response, record)
 
+    def _envelope_signer(self, ex: Exchange):
+        if self.response_signer is None or self.sign_responses == "never":
+            return None
+        if self.sign_responses == "always" or ex.require_wsse:
+            return self.response_signer.envelope
+        return None
+
     def _response(self, ex: Exchange) -> bytes:
-        assert ex.request is not None and ex.result is not None
+        assert ex.request is not None and ex.result is not None and ex.system is not None
         result = ex.result
+        data_signer = self.data_signers.get(getattr(ex.system, "signing_identity", None) or "")
         return write_sync_response(
             SyncResponse(
                 message_id=ex.response_message_id,
@@ -233,7 +286,9 @@ class SyncPipeline:
                 session_id=ex.session_id,
                 payload=result.payload,
                 data_kind=ex.request.data_kind if ex.request.data_kind is not DataKind.EMPTY else DataKind.XML,
-            )
+            ),
+            sign_data=data_signer.data if data_signer else None,
+            sign_envelope=self._envelope_signer(ex),
         )
 
     def _fault(self, ex: Exchange, error: ShlyuzError) -> bytes:
@@ -245,4 +300,6 @@ class SyncPipeline:
             error_date=self.clock.now(),
             session_id=ex.session_id,
         )
-        return write_fault(info, kind if isinstance(kind, FaultKind) else FaultKind.SERVER)
+        return write_fault(
+            info, kind if isinstance(kind, FaultKind) else FaultKind.SERVER, sign_envelope=self._envelope_signer(ex)
+        )

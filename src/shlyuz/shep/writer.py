@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import datetime
 
 from lxml import etree
@@ -34,12 +35,22 @@ def _envelope() -> tuple[etree._Element, etree._Element]:
     return env, body
 
 
-def _data_element(parent: etree._Element, payload: etree._Element | None, kind: DataKind) -> None:
+SignData = Callable[[etree._Element], object]
+
+
+def append_data(
+    parent: etree._Element, payload: etree._Element | None, kind: DataKind, sign_data: SignData | None = None
+) -> None:
+    """``sign_data`` signs the business document in place as it goes on the wire: the payload root for an escaped
+    string, the ``data`` element itself for inline XML (exclusive c14n makes that independent of the envelope)."""
     if payload is None or kind is DataKind.EMPTY:
         return
     if kind is DataKind.STRING:
         data = etree.SubElement(parent, "data", nsmap={"xsi": ns.XSI, "xs": ns.XS})
         data.set(ns.q(ns.XSI, "type"), "xs:string")
+        if sign_data is not None:
+            payload = copy.deepcopy(payload)
+            sign_data(payload)
         data.text = etree.tostring(payload, encoding="unicode")
         return
     # Inline: <data xsi:type="pfx:Type"> carrying (copies of) the payload root's children and attributes, so the
@@ -48,6 +59,8 @@ def _data_element(parent: etree._Element, payload: etree._Element | None, kind: 
     if not qn.namespace and qn.localname != "data":
         data = etree.SubElement(parent, "data")
         data.append(copy.deepcopy(payload))
+        if sign_data is not None:
+            sign_data(data[0])
         return
     # in-scope declarations (nsmap includes the ancestors'), so QName-valued attributes such as xsi:type keep theirs
     nsmap = {k: v for k, v in payload.nsmap.items() if k is not None}
@@ -66,9 +79,22 @@ def _data_element(parent: etree._Element, payload: etree._Element | None, kind: 
     data.text = payload.text
     for child in payload:
         data.append(copy.deepcopy(child))
+    if sign_data is not None:
+        sign_data(data)
 
 
-def write_sync_response(resp: SyncResponse) -> bytes:
+SignEnvelope = Callable[[etree._Element], etree._Element]
+
+
+def _finish(env: etree._Element, sign_envelope: SignEnvelope | None) -> bytes:
+    if sign_envelope is not None:
+        env = sign_envelope(env)
+    return XML_DECL + etree.tostring(env, encoding="utf-8")
+
+
+def write_sync_response(
+    resp: SyncResponse, *, sign_data: SignData | None = None, sign_envelope: SignEnvelope | None = None
+) -> bytes:
     env, body = _envelope()
     wrapper = etree.SubElement(body, ns.q(ns.SYNC_TYPES, "SendMessageResponse"), nsmap={"ns2": ns.SYNC_TYPES})
     response = _sub(wrapper, "response")
@@ -83,8 +109,8 @@ def write_sync_response(resp: SyncResponse) -> bytes:
     if resp.session_id is not None:
         _sub(info, "sessionId", resp.session_id)
     data_parent = _sub(response, "responseData")
-    _data_element(data_parent, resp.payload, resp.data_kind)
-    return XML_DECL + etree.tostring(env, encoding="utf-8")
+    append_data(data_parent, resp.payload, resp.data_kind, sign_data)
+    return _finish(env, sign_envelope)
 
 
 def _error_info(parent: etree._Element, err: ErrorInfo) -> None:
@@ -99,7 +125,13 @@ def _error_info(parent: etree._Element, err: ErrorInfo) -> None:
         _sub(parent, "sessionId", err.session_id)
 
 
-def write_fault(err: ErrorInfo, kind: FaultKind, fault_element: str = SYNC_FAULT_ELEMENT) -> bytes:
+def write_fault(
+    err: ErrorInfo,
+    kind: FaultKind,
+    fault_element: str = SYNC_FAULT_ELEMENT,
+    *,
+    sign_envelope: SignEnvelope | None = None,
+) -> bytes:
     """A SOAP 1.1 Fault whose detail holds the endpoint's ``*Fault1_*Fault`` element of type ``ErrorInfo``."""
     env, body = _envelope()
     fault = _sub(body, ns.q(ns.SOAP11, "Fault"))
@@ -108,4 +140,4 @@ def write_fault(err: ErrorInfo, kind: FaultKind, fault_element: str = SYNC_FAULT
     detail = _sub(fault, "detail")
     wrapper = etree.SubElement(detail, fault_element, nsmap={"ns2": etree.QName(fault_element).namespace})
     _error_info(wrapper, err)
-    return XML_DECL + etree.tostring(env, encoding="utf-8")
+    return _finish(env, sign_envelope)

@@ -231,6 +231,7 @@ def _found_message(query: Query, poas: list[PowerOfAttorney], fixtures: FixtureS
 class EnisSystem:
     name = "ENIS"
     service_ids = SERVICE_IDS
+    signing_identity = "system/ENIS"  # the PKI identity whose key signs this system's data
 
     async def handle(self, request: SyncRequest, ctx: HandlerContext) -> HandlerResult:
         fields: dict[str, str] = {}

@@ -273,6 +273,7 @@ def _found_message(query: Query, persons: list[Person]) -> str:
 class GbdflSystem:
     name = "GBD FL"
     service_ids = SERVICE_IDS
+    signing_identity = "system/GBDFL"  # the PKI identity whose key signs this system's data
 
     async def handle(self, request: SyncRequest, ctx: HandlerContext) -> HandlerResult:
         fields: dict[str, str] = {}
