@@ -4,6 +4,7 @@
 COMMAND_MODULES = (
     "shlyuz.commands.serve",
     "shlyuz.commands.send",
+    "shlyuz.commands.sign",
     "shlyuz.commands.journal",
     "shlyuz.commands.fixtures",
     "shlyuz.commands.iin",

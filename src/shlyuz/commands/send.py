@@ -11,6 +11,8 @@ import aiohttp
 from lxml import etree
 
 from shlyuz.client import SendMessage, payload, send
+from shlyuz.commands.signing import IdentityError, add_identity_options, load_signer
+from shlyuz.fixtures.generate import DEMO_IINS
 from shlyuz.errors import ShlyuzError
 from shlyuz.shep import ns
 from shlyuz.shep.events import Status
@@ -18,6 +20,7 @@ from shlyuz.shep.responses import Fault
 from shlyuz.xml.safe import parse
 
 DEFAULT_URL = "http://127.0.0.1:8080/bip-sync/"
+WSS_URL = "http://127.0.0.1:8080/bip-sync-wss-gost/"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--escaped", action="store_true", help="send data as an escaped XML string")
         q.add_argument("--message-id", help="requestInfo/messageId (default: a new UUID)")
         q.add_argument("--quiet", "-q", action="store_true", help="print only the status line")
+        q.add_argument("--sign-as", metavar="IDENTITY", help="WS-Security signature over soap:Body as this PKI identity")
+        q.add_argument("--sign-data-as", metavar="IDENTITY", help="enveloped signature inside data as this PKI identity")
+        q.add_argument("--wss", action="store_true", help=f"send to {WSS_URL} (WS-Security required); implies --sign-as "
+                       "person/<demo applicant>/sign unless given")
+        add_identity_options(q)
         q.set_defaults(func=run)
 
     g = kinds.add_parser("gbdfl", help="GBD FL person search (GBDFL_UniversalServiceSync)")
@@ -81,19 +89,52 @@ def build(args: argparse.Namespace) -> SendMessage:
     msg = SendMessage(service_id=service, payload=body, sender_id=args.sender, password=args.password, escaped=args.escaped)
     if args.message_id:
         msg.message_id = args.message_id
+    wsse_identity = args.sign_as or (f"person/{DEMO_IINS['applicant']}/sign" if args.wss else None)
+    if args.key and not (args.sign_as or args.sign_data_as or args.wss):
+        raise IdentityError("--key/--cert sign nothing without --sign-as, --sign-data-as or --wss")
+    msg.wsse_signer = load_signer(args, wsse_identity) if (wsse_identity or (args.key and args.wss)) else None
+    msg.data_signer = load_signer(args, args.sign_data_as) if args.sign_data_as else None
     return msg
+
+
+def reply_signatures(body: bytes) -> list[str]:
+    """Verify the signatures the reply carries (cryptographically; trust is the gateway's business) and say so."""
+    from shlyuz.dsig.certcheck import describe
+    from shlyuz.dsig.enveloped import verify_enveloped
+    from shlyuz.dsig.wsse import verify_envelope
+    from shlyuz.shep.reader import payload_root
+    from shlyuz.shep.responses import read_sync_reply
+
+    lines = []
+    root = parse(body)
+    if root.find(f".//{{{ns.WSSE}}}Security") is not None:
+        try:
+            result = verify_envelope(root)
+            lines.append(f"reply WS-Security signature: valid ({result.algorithm}), signer {describe(result.certificate)}")
+        except ShlyuzError as exc:
+            lines.append(f"reply WS-Security signature: INVALID: {exc}")
+    parsed = read_sync_reply(body)
+    data = payload_root(getattr(parsed, "payload", None))
+    if data is not None and data.find(f"{{{ns.DS}}}Signature") is not None:
+        try:
+            result = verify_enveloped(data)
+            lines.append(f"reply data signature: valid ({result.algorithm}), signer {describe(result.certificate)}")
+        except ShlyuzError as exc:
+            lines.append(f"reply data signature: INVALID: {exc}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         message = build(args).to_bytes()
-    except (OSError, ShlyuzError) as exc:
+    except (OSError, ShlyuzError, IdentityError) as exc:
         print(f"shlyuz send: cannot build the request: {exc}", file=sys.stderr)
         return 2
+    url = WSS_URL if args.wss and args.url == DEFAULT_URL else args.url
     try:
-        reply = asyncio.run(send(args.url, message))
+        reply = asyncio.run(send(url, message))
     except aiohttp.ClientError as exc:
-        print(f"shlyuz send: {args.url}: {exc}", file=sys.stderr)
+        print(f"shlyuz send: {url}: {exc}", file=sys.stderr)
         return 2
     except ShlyuzError as exc:
         print(f"shlyuz send: the reply is not a SHEP message: {exc}", file=sys.stderr)
@@ -106,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"HTTP {reply.http_status} {parsed.status.value} {parsed.status_message} (sessionId {parsed.session_id})")
         rc = 0 if parsed.status is Status.SUCCESS else 1
+    for line in reply_signatures(reply.body):
+        print(line)
     if not args.quiet:
         pretty = etree.tostring(parse(reply.body), pretty_print=True, encoding="unicode")
         print(pretty, end="")

@@ -26,13 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fixtures", type=Path, action="append", metavar="DIR",
         help="an extra fixture directory loaded after the built-in one (repeatable)",
     )
+    p.add_argument(
+        "--trust-ca", type=Path, action="append", metavar="PEM",
+        help="also trust this CA certificate (PEM; repeatable), e.g. the CA of your own test certificates",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", choices=["json", "console"])
     p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(
+    settings = load_settings(
         args.config,
         host=args.host,
         port=args.port,
@@ -41,6 +45,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         log_format=args.log_format,
     )
+    for pem in args.trust_ca or ():
+        if not pem.is_file():
+            raise ConfigError(f"--trust-ca {pem}: no such file")
+        settings.pki.trust_ca.append(pem)
+    return settings
 
 
 def banner(settings: Settings, base: str, gateway) -> str:
@@ -50,6 +59,14 @@ def banner(settings: Settings, base: str, gateway) -> str:
         f"  SHEP SyncChannel  POST {base}/bip-sync/   WSDL: {base}/bip-sync/?wsdl",
         f"  journal           GET  {base}/__admin/journal",
         f"  health            GET  {base}/healthz",
+        *(
+            [
+                f"  WS-Security       POST {base}/bip-sync-wss-gost/   (signature required)",
+                f"  test PKI          {settings.data_dir / 'pki'}  OCSP {base}/pki/ocsp  CRL {base}/pki/crl/issuing.crl",
+            ]
+            if gateway.pki is not None
+            else []
+        ),
         f"  services          {services}",
         f"  fixtures          {len(gateway.fixtures.persons)} persons, {len(gateway.fixtures.organisations)} organisations, "
         f"{len(gateway.fixtures.powers_of_attorney)} powers of attorney, {len(gateway.senders)} senders",
@@ -97,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve(settings))
     except FixtureError as exc:
         print(f"shlyuz: fixtures: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"shlyuz: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"shlyuz: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -9,6 +9,8 @@ journal with the exchange. The cryptography is sans-IO in :mod:`shlyuz.dsig`; on
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +20,10 @@ from typing import Any, Literal
 __all__ = ["SignatureVerifier", "Signer", "TrustStore"]
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from lxml import etree
 
-from shlyuz.config import ServicePolicy
+from shlyuz.config import ConfigError, ServicePolicy
 from shlyuz.dsig.certcheck import CertVerdict, build_path, check_certificate
 from shlyuz.dsig.enveloped import verify_enveloped
 from shlyuz.dsig.signer import Signer
@@ -47,7 +50,11 @@ class TrustStore:
         anchors: list[x509.Certificate] = list(pki.trust_anchors()) if pki else []
         intermediates: list[x509.Certificate] = [pki.issuing_cert] if pki else []
         for path in extra_ca_files:
-            for cert in x509.load_pem_x509_certificates(Path(path).read_bytes()):
+            try:
+                certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"pki.trust_ca {path}: not a readable PEM certificate file ({exc})") from None
+            for cert in certs:
                 (anchors if cert.issuer == cert.subject else intermediates).append(cert)
         store = cls(anchors, intermediates, pki)
         for cert in anchors + intermediates:
@@ -75,17 +82,31 @@ class SignatureVerifier:
     policies: Mapping[str, ServicePolicy]
     allow_sha1: bool = False
     require_eku: bool = True
+    # (certificate, purposes, expected IIN) → (expires on the monotonic clock, path validity, verdict); per process
+    _verdicts: dict[tuple[Any, ...], tuple[float, datetime, datetime, CertVerdict]] = field(default_factory=dict)
 
     async def check(
         self, cert: x509.Certificate, purposes: tuple[Purpose, ...], expected_iin: str | None = None
     ) -> CertVerdict:
         at = self.now()
+        key = (cert.fingerprint(hashes.SHA256()), purposes, expected_iin)
+        hit = self._verdicts.get(key)
+        if hit is not None:
+            expires, valid_from, valid_to, verdict = hit
+            if time.monotonic() < expires and valid_from <= at <= valid_to:
+                self.revocation.stats.cache_hits += 1  # the revocation answer is reused with the verdict
+                return verdict  # same certificate, same question, revocation answer still fresh
         path = build_path(cert, self.trust.anchors, self.trust.intermediates)  # CERT_UNTRUSTED before any I/O
         # everything but revocation first, so an expired or misused certificate costs no OCSP round trip
         verdict = self._check_purposes(cert, purposes, at, expected_iin, None)
         status = await self.revocation.status(cert, path[1]) if len(path) > 1 else None
         if status is not None:
             verdict = self._check_purposes(cert, (verdict.purpose,), at, expected_iin, status)  # type: ignore[arg-type]
+        if self.revocation.ttl > 0:
+            valid_from = max(c.not_valid_before_utc for c in path)
+            valid_to = min(c.not_valid_after_utc for c in path)
+            cached = dataclasses.replace(verdict, revocation="cache")
+            self._verdicts[key] = (time.monotonic() + self.revocation.ttl, valid_from, valid_to, cached)
         return verdict
 
     def _check_purposes(self, cert, purposes, at, expected_iin, status) -> CertVerdict:
