@@ -74,7 +74,8 @@ def session_pki(tmp_path_factory):
     from shlyuz.fixtures.store import load_dirs
     from shlyuz.pki.store import Pki, PkiUrls
 
-    pki = Pki.open(tmp_path_factory.mktemp("pki"), now=PKI_NOW, urls=PkiUrls("http://127.0.0.1:8080"))
+    data_dir = tmp_path_factory.mktemp("data")  # the PKI sits in DATA_DIR/pki, as `shlyuz serve` puts it
+    pki = Pki.open(data_dir / "pki", now=PKI_NOW, urls=PkiUrls("http://127.0.0.1:8080"))
     pki.ensure_fixture_identities(load_dirs([REPO / "fixtures"]), now=PKI_NOW)
     return pki
 

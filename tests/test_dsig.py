@@ -36,7 +36,9 @@ from shlyuz.systems.dictionaries import read_fields
 from shlyuz.xml.safe import parse
 
 XMLSEC1 = shutil.which("xmlsec1")
-needs_xmlsec1 = pytest.mark.skipif(XMLSEC1 is None, reason="xmlsec1 (Debian package xmlsec1) is not installed")
+# xmlsec1 is part of the test bed (.ci/run installs the Debian package): without it these tests fail, not skip.
+def needs_xmlsec1(test):
+    return test
 BODY_ID_ARGS = ["--id-attr:Id", f"{ns.SOAP11}:Body"]  # xmlsec1 matches the attribute by local name: wsu:Id
 GBDFL = (ns.GBDFL_MESSAGE, "Request")
 IIN = "900101300017"
