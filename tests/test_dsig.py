@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from shlyuz.dsig.certcheck import _DN_NAMES as DN_NAMES
 from certs import AUTH_EKU, AUTH_KU, SIGN_EKU, SIGN_KU, Issued, make_ca, make_key, make_leaf, make_root
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -740,9 +742,10 @@ def test_good_sign_certificate_verdict(nca):
     leaf = make_leaf(ca, iin=IIN, key=key, serial=0x1A2B)
     verdict = check(leaf, nca, expected_iin=IIN, revocation=RevocationStatus("good", "ocsp"))
     assert verdict.iin == IIN and verdict.bin is None and verdict.serial == "1A2B" and verdict.purpose == "sign"
-    assert verdict.chain == (leaf.cert.subject.rfc4514_string(), ca.cert.subject.rfc4514_string(),
-                             root.cert.subject.rfc4514_string())  # fmt: skip
-    assert verdict.issuer == ca.cert.subject.rfc4514_string() and verdict.revocation == "ocsp"
+    assert verdict.chain == (leaf.cert.subject.rfc4514_string(DN_NAMES), ca.cert.subject.rfc4514_string(DN_NAMES),
+                             root.cert.subject.rfc4514_string(DN_NAMES))  # fmt: skip
+    assert verdict.issuer == ca.cert.subject.rfc4514_string(DN_NAMES) and verdict.revocation == "ocsp"
+    assert "SERIALNUMBER=IIN" in verdict.subject and "SURNAME=" in verdict.subject
     d = verdict.as_dict()
     assert d["eku"] == ["1.3.6.1.5.5.7.3.4", "1.2.398.3.3.4.1.1"]
     assert d["keyUsage"] == ["digitalSignature", "nonRepudiation"]
@@ -903,7 +906,7 @@ def test_agrees_with_cryptography_verification_on_path_and_time(nca):
     verifier = builder.build_client_verifier()
     good = make_leaf(ca, iin=IIN, key=key)
     assert [c for c in verifier.verify(good.cert, [ca.cert]).chain] == [good.cert, ca.cert, root.cert]
-    assert check(good, nca).chain[-1] == root.cert.subject.rfc4514_string()
+    assert check(good, nca).chain[-1] == root.cert.subject.rfc4514_string(DN_NAMES)
     stranger = make_leaf(make_root("STRANGER ROOT", key=key), iin=IIN, key=key)
     old = make_leaf(ca, iin=IIN, key=key, not_after=datetime(2025, 6, 1, tzinfo=timezone.utc))
     for cert, code in ((stranger, ErrorCode.CERT_UNTRUSTED), (old, ErrorCode.CERT_EXPIRED)):

@@ -87,9 +87,18 @@ def _ext(cert: x509.Certificate, kind: type) -> Any:
         return None
 
 
+# NCA subjects use attributes RFC 4514 has no short names for; name them as NCANode and openssl do
+_DN_NAMES = {
+    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+    NameOID.SURNAME: "SURNAME",
+    NameOID.GIVEN_NAME: "G",
+    NameOID.EMAIL_ADDRESS: "E",
+}
+
+
 def _dn(name: x509.Name) -> str:
     try:
-        return name.rfc4514_string()
+        return name.rfc4514_string(_DN_NAMES)
     except ValueError:
         return repr(name)
 

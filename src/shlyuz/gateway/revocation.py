@@ -53,7 +53,7 @@ def _crl_url(cert: x509.Certificate) -> str | None:
 
 
 def _reason(reason: x509.ReasonFlags | None) -> str | None:
-    return reason.name if reason is not None else None
+    return reason.value if reason is not None else None  # RFC 5280 spelling, e.g. keyCompromise
 
 
 @dataclass
