@@ -12,6 +12,11 @@ from shlyuz.dsig.wsse import verify_envelope
 from shlyuz.fixtures.generate import DEMO_IINS
 from shlyuz.shep import ns
 
+from conftest import GATEWAY_NOW
+
+# the session PKI is made at PKI_NOW: judge certificate times at the gateway clock's, not the real one
+VERIFICATION_TIME = ["--verification-time", GATEWAY_NOW.astimezone().strftime("%Y-%m-%d %H:%M:%S")]
+
 DOC = '<cs:Request xmlns:cs="http://message.persistence.interactive.nat"><iin>{}</iin></cs:Request>'
 ENV = (
     '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
@@ -30,7 +35,8 @@ def test_sign_enveloped_and_wsse_verify_with_xmlsec1(tmp_path, session_pki):
     assert main(["sign", str(src), "--as", name, "--data-dir", data_dir, "-o", str(out)]) == 0
     signed = etree.fromstring(out.read_bytes())
     assert verify_enveloped(signed).certificate == session_pki.identity(name).cert
-    run = subprocess.run(["xmlsec1", "--verify", "--pubkey-cert-pem", str(cert_pem), str(out)], capture_output=True, text=True)
+    run = subprocess.run(["xmlsec1", "--verify", *VERIFICATION_TIME, "--pubkey-cert-pem", str(cert_pem), str(out)],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
     env = tmp_path / "env.xml"
@@ -41,7 +47,7 @@ def test_sign_enveloped_and_wsse_verify_with_xmlsec1(tmp_path, session_pki):
     assert root.find(f".//{{{ns.WSSE}}}Security") is not None
     assert verify_envelope(root).certificate == session_pki.identity(name).cert
     run = subprocess.run(
-        ["xmlsec1", "--verify", "--pubkey-cert-pem", str(cert_pem),
+        ["xmlsec1", "--verify", *VERIFICATION_TIME, "--pubkey-cert-pem", str(cert_pem),
          "--id-attr:Id", "http://schemas.xmlsoap.org/soap/envelope/:Body", str(out2)],
         capture_output=True, text=True,
     )

@@ -47,6 +47,9 @@ class PkiSettings(BaseModel):
     revocation_timeout: float = Field(5.0, gt=0, description="seconds to wait for an OCSP responder or a CRL")
     allow_sha1: bool = Field(False, description="accept RSA-SHA1 / SHA-1 digests in signatures")
     require_eku: bool = Field(True, description="refuse signer certificates without ExtendedKeyUsage")
+    wsse_purpose: Literal["any", "sign", "auth"] = Field(
+        "any", description="which certificate profile may make the WS-Security (transport) signature"
+    )
     issue_fixture_identities: bool = Field(True, description="issue AUTH and SIGN certificates for every fixture person")
 
 

@@ -84,6 +84,7 @@ def build_gateway(
             policies=settings.services,
             allow_sha1=settings.pki.allow_sha1,
             require_eku=settings.pki.require_eku,
+            wsse_purposes={"any": ("sign", "auth"), "sign": ("sign",), "auth": ("auth",)}[settings.pki.wsse_purpose],
         )
         response_signer = _signer(pki, "gateway")
         if settings.systems_sign_data:

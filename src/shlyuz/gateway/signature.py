@@ -54,8 +54,12 @@ class TrustStore:
                 certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"pki.trust_ca {path}: not a readable PEM certificate file ({exc})") from None
+            # A CA named with --trust-ca is trusted as such, a root or an issuing CA alike; when its issuer is in the
+            # same file, the path goes on up to that issuer (so a root + issuing bundle shows the whole chain).
+            subjects = {c.subject for c in certs}
             for cert in certs:
-                (anchors if cert.issuer == cert.subject else intermediates).append(cert)
+                top = cert.issuer == cert.subject or cert.issuer not in subjects
+                (anchors if top else intermediates).append(cert)
         store = cls(anchors, intermediates, pki)
         for cert in anchors + intermediates:
             store._by_issuer_serial[(cert.issuer.rfc4514_string(), cert.serial_number)] = cert
@@ -82,6 +86,7 @@ class SignatureVerifier:
     policies: Mapping[str, ServicePolicy]
     allow_sha1: bool = False
     require_eku: bool = True
+    wsse_purposes: tuple[Purpose, ...] = ("sign", "auth")
     # (certificate, purposes, expected IIN) → (expires on the monotonic clock, path validity, verdict); per process
     _verdicts: dict[tuple[Any, ...], tuple[float, datetime, datetime, CertVerdict]] = field(default_factory=dict)
 
@@ -135,7 +140,7 @@ class SignatureVerifier:
             )
         if has_wsse:
             result = verify_envelope(request.envelope, cert_lookup=self.trust.lookup, allow_sha1=self.allow_sha1)
-            cv = await self.check(result.certificate, ("sign", "auth"))
+            cv = await self.check(result.certificate, self.wsse_purposes)
             verdict["wsse"] = {"verified": True, "algorithm": result.algorithm, "keyRef": result.key_ref, **cv.as_dict()}
         else:
             verdict["wsse"] = "absent"
