@@ -177,15 +177,7 @@ class SyncPipeline:
         require_wsse: bool = False,
     ) -> Outcome:
         started = time.perf_counter()
-        ex = Exchange(
-            body=body,
-            content_type=content_type,
-            endpoint=endpoint,
-            received_at=self.clock.now(),
-            remote=remote,
-            require_wsse=require_wsse,
-        )
-        structlog.contextvars.bind_contextvars(sessionId=ex.session_id)
+        ex = self._exchange(body, content_type, endpoint, remote, require_wsse)
         error: ShlyuzError | None = None
         for name, stage in self.stages:
             t0 = time.perf_counter()
@@ -215,6 +207,13 @@ class SyncPipeline:
     ) -> Outcome:
         """The outcome for a request refused before the pipeline could read it (e.g. an oversize body)."""
         started = time.perf_counter()
+        ex = self._exchange(body, content_type, endpoint, remote, require_wsse)
+        ex.verdicts["failed_stage"] = "read"
+        return self._finish(ex, error, started)
+
+    def _exchange(
+        self, body: bytes, content_type: str | None, endpoint: str, remote: str | None, require_wsse: bool
+    ) -> Exchange:
         ex = Exchange(
             body=body,
             content_type=content_type,
@@ -224,8 +223,7 @@ class SyncPipeline:
             require_wsse=require_wsse,
         )
         structlog.contextvars.bind_contextvars(sessionId=ex.session_id)
-        ex.verdicts["failed_stage"] = "read"
-        return self._finish(ex, error, started)
+        return ex
 
     def _finish(self, ex: Exchange, error: ShlyuzError | None, started: float) -> Outcome:
         t0 = time.perf_counter()
