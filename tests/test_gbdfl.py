@@ -269,7 +269,7 @@ async def test_invalid_document_has_status_07_and_invalidity_date():
 async def test_escaped_string_and_qualified_fields_are_accepted():
     escaped = await ask(req(iin="900101300007"), escaped=True)
     assert escaped.status is Status.SUCCESS and iins(escaped) == ["900101300007"]
-    qualified = f'<cs:iin>900101300007</cs:iin><cs:messageId>q-1</cs:messageId>'
+    qualified = '<cs:iin>900101300007</cs:iin><cs:messageId>q-1</cs:messageId>'
     r = await ask(qualified)
     assert r.status is Status.SUCCESS and r.payload.findtext("requestId") == "q-1"
     wrapped = await ask(f'<cs:Request xmlns:cs="{ns.GBDFL_MESSAGE}">{req(iin="900101300007")}</cs:Request>',
