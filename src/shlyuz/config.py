@@ -69,6 +69,10 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8080, ge=0, le=65535, description="port to listen on (0: any free port)")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
+        description="gateway processes sharing the port (SO_REUSEPORT); 1 serves in-process; default: CPU cores",
+    )
     data_dir: Path = Field(Path("var"), description="where the journal database and generated material live")
     database: str | None = Field(None, description="journal database path; default DATA_DIR/shlyuz.db")
     fixtures: list[Path] = Field(

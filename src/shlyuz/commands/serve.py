@@ -30,8 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--trust-ca", type=Path, action="append", metavar="PEM",
         help="also trust this CA certificate (PEM; repeatable), e.g. the CA of your own test certificates",
     )
+    p.add_argument(
+        "--workers", type=int, metavar="N",
+        help="gateway processes sharing the port (default: the number of CPU cores; 1: serve in this process)",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", choices=["json", "console"])
+    # how a supervisor starts its workers (shlyuz.gateway.workers); settings arrive on stdin
+    p.add_argument("--worker-of", type=int, metavar="PID", help=argparse.SUPPRESS)
+    p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -40,6 +47,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         args.config,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         data_dir=args.data_dir,
         extra_fixtures=args.fixtures,
         log_level=args.log_level,
@@ -85,14 +93,14 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None, stop: as
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
     host, port = runner.addresses[0][:2]
-    print(banner(settings, f"http://{host}:{port}", gateway), flush=True)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a SIGTERM right after it is a graceful stop
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    print(banner(settings, f"http://{host}:{port}", gateway), flush=True)
     if ready is not None:
         ready.set()
     try:
@@ -102,7 +110,17 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None, stop: as
         await runner.cleanup()
 
 
+def announce_workers(settings: Settings, base: str, gateway, pids: list[int]) -> None:
+    """The banner of ``--workers N``: printed once, when every worker listens."""
+    workers = f"  workers           {len(pids)} processes on one port (SO_REUSEPORT), pids {', '.join(map(str, pids))}"
+    print(banner(settings, base, gateway) + "\n" + workers, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.worker_of is not None:
+        from shlyuz.gateway.workers import run_worker
+
+        return run_worker(args.worker_of, args.worker_id)
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
@@ -111,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
+        if settings.workers > 1:
+            from shlyuz.gateway.workers import run_supervisor
+
+            return run_supervisor(settings, announce_workers)
         asyncio.run(serve(settings))
     except FixtureError as exc:
         print(f"shlyuz: fixtures: {exc}", file=sys.stderr)
