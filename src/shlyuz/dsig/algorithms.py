@@ -288,11 +288,11 @@ def public_key_of(cert: x509.Certificate, who: str) -> object:
 
 def describe(cert: x509.Certificate) -> str:
     """A short, human name for a certificate: ``SERIALNUMBER=IIN…`` when it has one, else its CN, else its DN."""
-    for oid, label in ((NameOID.SERIAL_NUMBER, "SERIALNUMBER"), (NameOID.COMMON_NAME, "CN")):
-        attrs = cert.subject.get_attributes_for_oid(oid)
-        if attrs:
-            return f"{label}={attrs[0].value}"
     try:
+        for oid, label in ((NameOID.SERIAL_NUMBER, "SERIALNUMBER"), (NameOID.COMMON_NAME, "CN")):
+            attrs = cert.subject.get_attributes_for_oid(oid)
+            if attrs:
+                return f"{label}={attrs[0].value}"
         return cert.subject.rfc4514_string() or f"serial {cert.serial_number:X}"
-    except ValueError:
-        return f"serial {cert.serial_number:X}"
+    except ValueError:  # a malformed subject (e.g. an empty RDN, a bad string type): name it by serial
+        return f"serial {cert.serial_number:X} (malformed subject)"

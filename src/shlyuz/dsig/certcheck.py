@@ -85,6 +85,10 @@ def _ext(cert: x509.Certificate, kind: type) -> Any:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
+    except (ValueError, x509.DuplicateExtension) as exc:  # duplicate or undecodable extensions
+        raise ShlyuzError(
+            ErrorCode.SIGNATURE_INVALID, f"certificate {describe(cert)} has malformed extensions: {exc}"
+        ) from None
 
 
 # NCA subjects use attributes RFC 4514 has no short names for; name them as NCANode and openssl do
@@ -107,13 +111,17 @@ def identifiers(cert: x509.Certificate) -> tuple[str | None, str | None]:
     """(IIN, BIN) from the subject the way NCANode reads it: SERIALNUMBER ``IIN…`` (or 12 bare digits) → IIN,
     SERIALNUMBER ``BIN…`` or OU ``BIN…`` → BIN."""
     iin = bin_ = None
-    for attr in cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER):
+    try:
+        subject = cert.subject
+    except ValueError:  # a malformed subject carries no identifiers
+        return None, None
+    for attr in subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER):
         value = str(attr.value).strip()
         if m := _BIN.fullmatch(value):
             bin_ = m.group(1)
         elif m := _IIN.fullmatch(value):
             iin = m.group(1)
-    for attr in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME):
+    for attr in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME):
         if m := _BIN.fullmatch(str(attr.value).strip()):
             bin_ = bin_ or m.group(1)
     return iin, bin_

@@ -227,13 +227,23 @@ class SyncPipeline:
 
     def _finish(self, ex: Exchange, error: ShlyuzError | None, started: float) -> Outcome:
         t0 = time.perf_counter()
-        if error is None:
-            status, response = 200, self._response(ex)
-            outcome = ex.result.status.value if ex.result else Status.FAILURE.value
-        else:
-            status, response = 500, self._fault(ex, error)
-            outcome = error.code.value
+        try:
+            if error is None:
+                status, response = 200, self._response(ex)
+                outcome = ex.result.status.value if ex.result else Status.FAILURE.value
+            else:
+                status, response = 500, self._fault(ex, error)
+                outcome = error.code.value
+                ex.verdicts["error"] = {"code": error.code.value, "message": error.message}
+        except Exception as exc:  # writing or signing the reply failed: still a fault, still journaled
+            log.exception("build_failed")
+            error = ShlyuzError(ErrorCode.INTERNAL_ERROR, f"the reply could not be written: {type(exc).__name__}")
+            status, outcome = 500, error.code.value
             ex.verdicts["error"] = {"code": error.code.value, "message": error.message}
+            response = write_fault(
+                ErrorInfo(error.code.value, error.message, self.clock.now(), session_id=ex.session_id),
+                FaultKind.SERVER,
+            )
         ex.timings["build"] = round((time.perf_counter() - t0) * 1000, 3)
         duration = round((time.perf_counter() - started) * 1000, 3)
         info = ex.request.info if ex.request else None

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import OCSPExtensionOID
@@ -53,8 +54,11 @@ def parse_ocsp_request(data: bytes) -> OcspRequestInfo:
         req = ocsp.load_der_ocsp_request(data)
     except NotImplementedError:  # "OCSP request contains more than one request"
         return _parse_request_der(data)
-    ids = (CertId(_HASH_BY_NAME[_hash_name(req.hash_algorithm)], req.issuer_name_hash, req.issuer_key_hash,
-                  req.serial_number),)  # fmt: skip
+    try:
+        hash_oid = _HASH_BY_NAME[_hash_name(req.hash_algorithm)]
+    except (UnsupportedAlgorithm, KeyError) as exc:
+        raise ValueError(f"unsupported CertID hash algorithm: {exc}") from None
+    ids = (CertId(hash_oid, req.issuer_name_hash, req.issuer_key_hash, req.serial_number),)
     return OcspRequestInfo(ids, _parse_request_der(data).nonce_value)
 
 

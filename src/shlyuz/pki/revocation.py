@@ -114,8 +114,12 @@ def read_crl(data: bytes, issuer_cert: x509.Certificate) -> CrlResult:
         crl = x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data)
     except ValueError as exc:
         raise CrlError(f"unparsable CRL: {exc}") from None
-    if crl.issuer != issuer_cert.subject:
-        raise CrlError(f"CRL issued by {crl.issuer.rfc4514_string()}, not {issuer_cert.subject.rfc4514_string()}")
+    try:
+        issuer = crl.issuer
+    except ValueError as exc:  # a malformed issuer name
+        raise CrlError(f"unparsable CRL issuer: {exc}") from None
+    if issuer != issuer_cert.subject:
+        raise CrlError(f"CRL issued by {issuer.rfc4514_string()}, not {issuer_cert.subject.rfc4514_string()}")
     try:
         valid = crl.is_signature_valid(issuer_cert.public_key())  # type: ignore[arg-type]
     except Exception as exc:  # an unsupported key type

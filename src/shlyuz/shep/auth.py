@@ -15,8 +15,8 @@ def password_matches(expected: str, given: str) -> bool:
     """Clear text, or its SHA-256 in hex (real senders send either: kz_egov.md §1.4). Constant time."""
     if hmac.compare_digest(expected.encode(), given.encode()):
         return True
-    digest = hashlib.sha256(expected.encode()).hexdigest()
-    return hmac.compare_digest(digest, given.strip().lower())
+    digest = hashlib.sha256(expected.encode()).hexdigest().encode()
+    return hmac.compare_digest(digest, given.strip().lower().encode())  # bytes: non-ASCII input is fine
 
 
 def authenticate(info: SenderInfo, senders: Mapping[str, Sender]) -> Sender:

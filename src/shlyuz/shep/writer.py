@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -105,7 +106,7 @@ def write_sync_response(
     _sub(info, "responseDate", format_datetime(resp.response_date))
     status = _sub(info, "status")
     _sub(status, "code", resp.status.value)
-    _sub(status, "message", resp.status_message[:250])
+    _sub(status, "message", xml_safe(resp.status_message[:250]))
     if resp.session_id is not None:
         _sub(info, "sessionId", resp.session_id)
     data_parent = _sub(response, "responseData")
@@ -113,11 +114,20 @@ def write_sync_response(
     return _finish(env, sign_envelope)
 
 
+_NOT_XML_CHAR = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text that XML 1.0 can carry: characters it forbids (controls, lone surrogates) become U+FFFD. Messages may
+    quote what a client sent (a certificate's CN, a value), which need not be XML-safe."""
+    return _NOT_XML_CHAR.sub("\ufffd", text)
+
+
 def _error_info(parent: etree._Element, err: ErrorInfo) -> None:
-    _sub(parent, "errorCode", err.error_code)
-    _sub(parent, "errorMessage", err.error_message)
+    _sub(parent, "errorCode", xml_safe(err.error_code))
+    _sub(parent, "errorMessage", xml_safe(err.error_message))
     if err.error_data is not None:
-        _sub(parent, "errorData", err.error_data)
+        _sub(parent, "errorData", xml_safe(err.error_data))
     _sub(parent, "errorDate", format_datetime(err.error_date))
     if err.sub_error is not None:
         _error_info(_sub(parent, "subError"), err.sub_error)
@@ -136,7 +146,7 @@ def write_fault(
     env, body = _envelope()
     fault = _sub(body, ns.q(ns.SOAP11, "Fault"))
     _sub(fault, "faultcode", f"soap:{kind.value}")
-    _sub(fault, "faultstring", f"{err.error_code}: {err.error_message}")
+    _sub(fault, "faultstring", xml_safe(f"{err.error_code}: {err.error_message}"))
     detail = _sub(fault, "detail")
     wrapper = etree.SubElement(detail, fault_element, nsmap={"ns2": etree.QName(fault_element).namespace})
     _error_info(wrapper, err)
