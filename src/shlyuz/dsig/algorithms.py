@@ -267,8 +267,8 @@ def load_certificate_b64(text: str | None, where: str) -> x509.Certificate:
     try:
         der = b64decode(text, where)
         return x509.load_der_x509_certificate(der)
-    except (ShlyuzError, ValueError, UnsupportedAlgorithm) as exc:
-        why = exc.message if isinstance(exc, ShlyuzError) else str(exc)
+    except (ShlyuzError, ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+        why = exc.message if isinstance(exc, ShlyuzError) else str(exc) or type(exc).__name__
         raise ShlyuzError(
             ErrorCode.SIGNATURE_INVALID, f"KeyInfo certificate is not a valid X.509 certificate ({where}: {why})"
         ) from None
@@ -294,5 +294,5 @@ def describe(cert: x509.Certificate) -> str:
             if attrs:
                 return f"{label}={attrs[0].value}"
         return cert.subject.rfc4514_string() or f"serial {cert.serial_number:X}"
-    except ValueError:  # a malformed subject (e.g. an empty RDN, a bad string type): name it by serial
+    except (ValueError, TypeError):  # a malformed subject (an empty RDN, a bad string type): name it by serial
         return f"serial {cert.serial_number:X} (malformed subject)"

@@ -100,6 +100,14 @@ _DN_NAMES = {
 }
 
 
+def _name_of(cert: x509.Certificate, which: str) -> str:
+    """The certificate's subject or issuer as a string, even when cryptography cannot decode the name."""
+    try:
+        return _dn(getattr(cert, which))
+    except (ValueError, TypeError):
+        return f"<malformed {which} of certificate {cert.serial_number:X}>"
+
+
 def _dn(name: x509.Name) -> str:
     try:
         return name.rfc4514_string(_DN_NAMES)
@@ -113,7 +121,7 @@ def identifiers(cert: x509.Certificate) -> tuple[str | None, str | None]:
     iin = bin_ = None
     try:
         subject = cert.subject
-    except ValueError:  # a malformed subject carries no identifiers
+    except (ValueError, TypeError):  # a malformed subject carries no identifiers
         return None, None
     for attr in subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER):
         value = str(attr.value).strip()
@@ -164,6 +172,13 @@ def build_path(
     reasons: list[str] = []
 
     def extend(path: list[x509.Certificate]) -> list[x509.Certificate] | None:
+        try:
+            return _extend(path)
+        except (ValueError, TypeError) as exc:  # a name cryptography cannot decode
+            reasons.append(f"a certificate's issuer or subject name is malformed ({exc or type(exc).__name__})")
+            return None
+
+    def _extend(path: list[x509.Certificate]) -> list[x509.Certificate] | None:
         last = path[-1]
         if last in anchor_set:
             return path
@@ -172,9 +187,9 @@ def build_path(
             return None
         named = [c for c in pool if c.subject == last.issuer and c not in path]
         if not named and last is cert:
-            reasons.append(f"its issuer {_dn(last.issuer)} is neither a trusted CA nor a known intermediate")
+            reasons.append(f"its issuer {_name_of(last, 'issuer')} is neither a trusted CA nor a known intermediate")
         elif not named:
-            reasons.append(f"the intermediate {describe(last)} is issued by {_dn(last.issuer)}, which is not trusted")
+            reasons.append(f"the intermediate {describe(last)} is issued by {_name_of(last, 'issuer')}, which is not trusted")
         for cand in named:
             why = _signed_by(last, cand) or _is_ca(cand)
             if why is not None:
@@ -286,6 +301,13 @@ def check_certificate(
         raise ValueError("at must be timezone-aware")
     if purpose not in ("sign", "auth"):
         raise ValueError(f"purpose must be 'sign' or 'auth', not {purpose!r}")
+    try:
+        cert.subject
+    except (ValueError, TypeError) as exc:
+        raise ShlyuzError(
+            ErrorCode.SIGNATURE_INVALID,
+            f"certificate {describe(cert)} has a subject that cannot be decoded ({exc or type(exc).__name__})",
+        ) from None
     path = build_path(cert, anchors, intermediates)
     _check_validity(path, at)
     ku, eku = _key_usage(cert, purpose, require_eku)
@@ -305,12 +327,12 @@ def check_certificate(
             + (f"belongs to BIN {bin_}" if bin_ else "carries no BIN (OU=BIN… or SERIALNUMBER=BIN…)"),
         )
     return CertVerdict(
-        subject=_dn(cert.subject),
+        subject=_name_of(cert, 'subject'),
         iin=iin,
         bin=bin_,
         serial=f"{cert.serial_number:X}",
-        issuer=_dn(cert.issuer),
-        chain=tuple(_dn(c.subject) for c in path),
+        issuer=_name_of(cert, 'issuer'),
+        chain=tuple(_name_of(c, 'subject') for c in path),
         purpose=purpose,
         key_usage=ku,
         eku=eku,

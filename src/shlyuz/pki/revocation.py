@@ -111,6 +111,16 @@ class CrlError(ValueError):
 def read_crl(data: bytes, issuer_cert: x509.Certificate) -> CrlResult:
     """Parse a CRL (DER, or PEM) and check it is ``issuer_cert``'s; raises :class:`CrlError` otherwise."""
     try:
+        return _read_crl(data, issuer_cert)
+    except CrlError:
+        raise
+    except (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension) as exc:
+        # cryptography decodes lazily: a malformed field surfaces wherever it is first read
+        raise CrlError(f"malformed CRL: {exc or type(exc).__name__}") from None
+
+
+def _read_crl(data: bytes, issuer_cert: x509.Certificate) -> CrlResult:
+    try:
         crl = x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data)
     except ValueError as exc:
         raise CrlError(f"unparsable CRL: {exc}") from None
