@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shlyuz.config import Limits, PkiSettings, Settings
+from shlyuz.config import JournalSettings, Limits, PkiSettings, Settings
 from shlyuz.errors import ErrorCode
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -19,10 +19,10 @@ def test_every_error_code_is_documented_with_its_faultcode():
 
 def test_every_setting_is_documented():
     text = (DOCS / "configuration.md").read_text()
+    nested = {"limits": Limits, "pki": PkiSettings, "journal": JournalSettings}
     for name in Settings.model_fields:
-        if name in ("limits", "pki"):
-            model = Limits if name == "limits" else PkiSettings
-            for sub in model.model_fields:
+        if name in nested:
+            for sub in nested[name].model_fields:
                 assert f"`{name}.{sub}`" in text, sub
         else:
             assert f"`{name}`" in text, name

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from shlyuz.fixtures.models import Sender
+from shlyuz.storage.base import Retention
 from shlyuz.xml.safe import XmlLimits
 
 
@@ -51,6 +52,20 @@ class PkiSettings(BaseModel):
         "any", description="which certificate profile may make the WS-Security (transport) signature"
     )
     issue_fixture_identities: bool = Field(True, description="issue AUTH and SIGN certificates for every fixture person")
+
+
+class JournalSettings(BaseModel):
+    """Retention of the journal: the storage deletes what is beyond the limits, in small batches, on its own."""
+
+    model_config = {"extra": "forbid"}
+
+    max_rows: int = Field(1_000_000, ge=0, description="most exchanges kept; the oldest beyond are deleted (0: no limit)")
+    max_age_days: float = Field(30, ge=0, le=36500, description="exchanges older than this are deleted (0: no limit)")
+    sweep_interval: float = Field(5.0, gt=0, le=3600, description="seconds between retention sweeps, also when idle")
+    sweep_batch: int = Field(100, ge=1, le=100_000, description="most rows deleted by one sweep transaction")
+
+    def retention(self) -> Retention:
+        return Retention(self.max_rows, timedelta(days=self.max_age_days) if self.max_age_days else None)
 
 
 class ServicePolicy(BaseModel):
@@ -85,6 +100,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     journal_bodies: bool = Field(True, description="store raw request and response bodies in the journal")
+    journal: JournalSettings = Field(default_factory=JournalSettings)
     shutdown_timeout: float = Field(10.0, ge=0, description="seconds to finish in-flight requests on shutdown")
     limits: Limits = Field(default_factory=Limits)
     senders: list[Sender] = Field(default_factory=list, description="senders added to (or replacing) the fixtures'")

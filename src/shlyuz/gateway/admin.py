@@ -1,4 +1,4 @@
-"""``/__admin/`` JSON API: the journal."""
+"""``/__admin/`` JSON API: the journal and its statistics."""
 
 from __future__ import annotations
 
@@ -77,6 +77,13 @@ async def journal_list(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=_dumps)
 
 
+async def journal_stats(request: web.Request) -> web.Response:
+    """Rows, oldest and newest receivedAt, evictions by the retention limits, size on disk, the limits."""
+    gw = _gateway(request)
+    stats = await gw.storage.stats()
+    return web.json_response(stats.to_json(tz=gw.clock.tz), dumps=_dumps)
+
+
 async def journal_get(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     if not raw_id.isdigit():
@@ -102,4 +109,5 @@ def _default(value: Any) -> Any:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/__admin/journal", journal_list)
+    app.router.add_get("/__admin/journal/stats", journal_stats)  # before {id}, which would match "stats"
     app.router.add_get("/__admin/journal/{id}", journal_get)

@@ -69,7 +69,11 @@ def build_gateway(
     senders = {**fixtures.senders, **{s.sender_id: s for s in settings.senders}}
     clock = clock or Clock(settings.tz)
     registry = registry or default_registry()
-    storage = storage or SqliteStorage(settings.database_path)
+    journal = settings.journal
+    storage = storage or SqliteStorage(
+        settings.database_path, retention=journal.retention(), now=clock.now,
+        sweep_interval=journal.sweep_interval, sweep_batch=journal.sweep_batch,
+    )  # fmt: skip
     verifier = revocation = response_signer = None
     data_signers: dict[str, Signer] = {}
     if settings.pki.enabled:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 
@@ -54,7 +54,52 @@ class JournalQuery:
     before_id: int | None = None  # paging: entries older than this id
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much of the journal to keep. The storage enforces it itself, in bounded steps; how is its business."""
+
+    max_rows: int = 1_000_000  # 0: no count limit
+    max_age: timedelta | None = timedelta(days=30)  # None: no age limit
+
+    @property
+    def active(self) -> bool:
+        return self.max_rows > 0 or self.max_age is not None
+
+    def to_json(self) -> dict[str, Any]:
+        days = self.max_age / timedelta(days=1) if self.max_age is not None else 0
+        return {"maxRows": self.max_rows, "maxAgeDays": int(days) if days == int(days) else days}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalStats:
+    rows: int
+    oldest_received_at: datetime | None
+    newest_received_at: datetime | None
+    evicted_by_count: int  # rows deleted because the journal held more than max_rows (since the database was made)
+    evicted_by_age: int  # rows deleted because they were older than max_age
+    db_bytes: int | None  # on disk, write-ahead log included
+    retention: Retention | None = None  # None: the storage keeps everything
+
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        def when(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            return (value.astimezone(tz) if tz is not None else value).isoformat(timespec="milliseconds")
+
+        return {
+            "rows": self.rows,
+            "oldestReceivedAt": when(self.oldest_received_at),
+            "newestReceivedAt": when(self.newest_received_at),
+            "evicted": {"byCount": self.evicted_by_count, "byAge": self.evicted_by_age},
+            "dbBytes": self.db_bytes,
+            "limits": (self.retention or Retention(max_rows=0, max_age=None)).to_json(),
+        }
+
+
 class Storage(Protocol):
+    """Retention (:class:`Retention`, given to the implementation's constructor) is enforced inside the
+    implementation: callers only see its effect in :meth:`stats`."""
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -70,3 +115,7 @@ class Storage(Protocol):
         ...
 
     async def get_exchange(self, exchange_id: int) -> ExchangeRecord | None: ...
+
+    async def stats(self) -> JournalStats:
+        """Row count, oldest and newest ``received_at``, evictions so far, size on disk, the limits."""
+        ...
