@@ -76,7 +76,7 @@ def ensure_wiremock() -> tuple[str, Path]:
 
 
 def serve_has_workers() -> bool:
-    """Whether ``shlyuz serve`` takes ``--workers N`` (being added by another change)."""
+    """Whether ``shlyuz serve`` takes ``--workers N`` (it does since commit 25c8b7f)."""
     out = subprocess.run([str(SHLYUZ), "serve", "--help"], capture_output=True, text=True).stdout
     return "--workers" in out
 
@@ -287,19 +287,21 @@ def run_wrk(wrk: str, url: str, script: Path, env: dict[str, str], *, conns: int
     cmd = [wrk, f"-t{min(threads, conns)}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(script), url]  # fmt: skip
     pids = server.pids() if server else []
-    cpu0, wrk0, busy0 = cpu_seconds(pids), _children_cpu(), machine_busy_seconds()
+    cpu0, wrk0, busy0, wall0 = cpu_seconds(pids), _children_cpu(), machine_busy_seconds(), time.monotonic()
     out = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True,
                          timeout=duration + 60, cwd=script.parent)  # fmt: skip
-    wrk_cpu, busy = _children_cpu() - wrk0, machine_busy_seconds() - busy0
+    wrk_cpu, busy, wall = _children_cpu() - wrk0, machine_busy_seconds() - busy0, time.monotonic() - wall0
     pids = server.pids() if server else pids
     cpu1, rss = cpu_seconds(pids), rss_bytes(pids)
+    # the rest of the machine, scaled to wrk's measuring window (the process lives a little longer than -d)
+    other = min(max(0.0, busy - wrk_cpu - (cpu1 - cpu0)), wall * (os.cpu_count() or 1)) * duration / max(wall, duration)
     m = re.search(r"^RESULT (.*)$", out.stdout, re.M)
     if out.returncode != 0 or not m:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")
     kv = {k: float(v) for k, v in (item.split("=") for item in m.group(1).split())}
     errors = {k: int(kv[k]) for k in ("non2xx", "connect_err", "read_err", "write_err", "timeout")}
     return WrkResult(int(kv["requests"]), kv["duration_s"], kv["rps"], kv["p50_ms"], kv["p95_ms"], kv["p99_ms"],
-                     kv["max_ms"], errors, cpu1 - cpu0, wrk_cpu, max(0.0, busy - wrk_cpu - (cpu1 - cpu0)), rss)  # fmt: skip
+                     kv["max_ms"], errors, cpu1 - cpu0, wrk_cpu, other, rss)  # fmt: skip
 
 
 # --- shlyuz ----------------------------------------------------------------------------------------------------
