@@ -191,7 +191,9 @@ class Server:
     def stop(self, grace: float = 15.0) -> None:
         if self in _LIVE:
             _LIVE.remove(self)
-        if self.proc.poll() is None:
+        if self.proc.poll() is not None:
+            log(f"{self.name} had already exited with {self.proc.returncode}; the end of its log: {self.tail(600)}")
+        else:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(grace)
@@ -297,7 +299,8 @@ def run_wrk(wrk: str, url: str, script: Path, env: dict[str, str], *, conns: int
     other = min(max(0.0, busy - wrk_cpu - (cpu1 - cpu0)), wall * (os.cpu_count() or 1)) * duration / max(wall, duration)
     m = re.search(r"^RESULT (.*)$", out.stdout, re.M)
     if out.returncode != 0 or not m:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")
+        dead = f"; {server.name} exited with {server.proc.returncode}" if server and server.proc.poll() is not None else ""
+        raise RuntimeError(f"wrk failed ({out.returncode}){dead}: {out.stdout[-800:]} {out.stderr[-800:]}")
     kv = {k: float(v) for k, v in (item.split("=") for item in m.group(1).split())}
     errors = {k: int(kv[k]) for k in ("non2xx", "connect_err", "read_err", "write_err", "timeout")}
     return WrkResult(int(kv["requests"]), kv["duration_s"], kv["rps"], kv["p50_ms"], kv["p95_ms"], kv["p99_ms"],

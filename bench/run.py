@@ -342,6 +342,7 @@ def main() -> int:
     info = B.machine_info()
     tmp = Path(tempfile.mkdtemp(prefix="shlyuz-bench-"))
     bench = Bench(args, wrk, tmp)
+    failed = True
     try:
         for key_kind, pair in (("mixed", {"a", "b"}), ("ec-p256", {"a-ec", "b-ec"})):
             if pair & args.cases:
@@ -352,10 +353,11 @@ def main() -> int:
                 bench.bare(w)
         if "c" in args.cases:
             bench.wiremock()
+        failed = False
     finally:
         B._stop_all()
-        if args.keep:
-            B.log(f"kept {tmp}")
+        if args.keep or failed:
+            B.log(f"kept {tmp} (server logs, data dirs)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     B.log(f"runs recorded in {args.save}")
