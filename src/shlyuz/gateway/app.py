@@ -21,6 +21,7 @@ from shlyuz.gateway.signature import SignatureVerifier, TrustStore
 from shlyuz.pki.store import Pki, PkiUrls
 from shlyuz.gateway.wsdl import SchemaDocs
 from shlyuz.storage.base import Storage
+from shlyuz.storage.records import RecordStore, SqliteRecords
 from shlyuz.storage.sqlite import SqliteStorage
 from shlyuz.systems.base import ServiceRegistry
 from shlyuz.systems.enis import EnisSystem
@@ -49,6 +50,7 @@ class Gateway:
     clock: Clock
     sync: SyncPipeline
     schemas: SchemaDocs
+    records: RecordStore
     pki: Pki | None = None
     revocation: RevocationChecker | None = None
 
@@ -64,6 +66,7 @@ def build_gateway(
     registry: ServiceRegistry | None = None,
     fixtures: FixtureSet | None = None,
     pki: Pki | None = None,
+    records: RecordStore | None = None,
 ) -> Gateway:
     fixtures = fixtures if fixtures is not None else load_dirs(settings.fixture_dirs)
     senders = {**fixtures.senders, **{s.sender_id: s for s in settings.senders}}
@@ -117,6 +120,7 @@ def build_gateway(
         clock=clock,
         sync=sync,
         schemas=SchemaDocs(settings.schemas_dir),
+        records=records if records is not None else SqliteRecords(settings.database_path, now=clock.now),
         pki=pki if settings.pki.enabled else None,
         revocation=revocation,
     )
@@ -152,6 +156,7 @@ def create_app(gateway: Gateway) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         await gateway.storage.open()
+        await gateway.records.open()
         log.info(
             "gateway_started",
             version=__version__,
@@ -163,6 +168,7 @@ def create_app(gateway: Gateway) -> web.Application:
     async def on_cleanup(app: web.Application) -> None:
         if gateway.revocation is not None:
             await gateway.revocation.close()
+        await gateway.records.close()
         await gateway.storage.close()
         log.info("gateway_stopped")
 

@@ -4,7 +4,8 @@ Names (see docs/pki.md for the table):
 
 * ``person/<IIN>/auth``, ``person/<IIN>/sign`` — every living adult person of the fixtures;
 * ``org/<BIN>/<IIN>/auth``, ``org/<BIN>/<IIN>/sign`` — each organisation's head (role CEO) and employees (EMPLOYEE);
-* ``system/GBDFL``, ``system/ENIS`` — the mocked information systems; ``gateway`` — SHEP's own (WS-Security);
+* ``system/GBDFL``, ``system/ENIS``, ``system/ESOBES``, ``system/ELICENSING``, ``system/PORTAL``,
+  ``system/ARM-RSHEP``, ``system/ARM-CON`` — the mocked information systems; ``gateway`` — SHEP's own (WS-Security);
 * ``tls/localhost`` — HTTPS / the NCALayer mock's wss://127.0.0.1:13579;
 * ``bad/…`` — for the demo applicant, each meant to trigger one verification error code.
 """
@@ -50,6 +51,11 @@ SYSTEMS = (
     ("system/GBDFL", _first_bin(2002, 3, 101), "ГБД ФЛ TEST (shlyuz)", "ГБД ФЛ (shlyuz TEST)"),
     ("system/ENIS", _first_bin(2002, 3, 202), "ЕНИС нотариата TEST (shlyuz)", "ЕНИС (shlyuz TEST)"),
     ("gateway", _first_bin(2002, 3, 303), "Шлюз электронного правительства TEST (shlyuz)", "ШЭП (shlyuz TEST)"),
+    ("system/ESOBES", _first_bin(2002, 3, 404), "ИС Е-Собес TEST (shlyuz)", "Е-Собес (shlyuz TEST)"),
+    ("system/ELICENSING", _first_bin(2002, 3, 505), "ГБД Е-лицензирование TEST (shlyuz)", "Е-лицензирование (shlyuz TEST)"),
+    ("system/PORTAL", _first_bin(2002, 3, 606), "Портал электронного правительства TEST (shlyuz)", "egov.kz (shlyuz TEST)"),
+    ("system/ARM-RSHEP", _first_bin(2002, 3, 707), "АРМ РШЭП TEST (shlyuz)", "АРМ РШЭП (shlyuz TEST)"),
+    ("system/ARM-CON", _first_bin(2002, 3, 808), "ИИС ЦОН TEST (shlyuz)", "АРМ ИИС ЦОН (shlyuz TEST)"),
 )
 
 # bad identity -> the verification error it is meant to trigger

@@ -1,0 +1,249 @@
+"""Domain records: a small document store shared by every worker process.
+
+The mocked systems keep their state here — applications, permits, portal accounts, inbox items, counters — as JSON
+documents addressed by ``(scope, kind, key)``. ``scope`` isolates parallel test runs (a session of issue #6);
+``"default"`` is everybody's. Every write is one atomic statement (no client-side transaction), so the same SQL runs
+on SQLite and PostgreSQL, and concurrent writers in several processes are serialised by the database:
+
+- ``put(..., expect=None)`` upserts; ``expect=0`` creates only; ``expect=n`` updates only version ``n``
+  (optimistic concurrency: :class:`VersionConflict` otherwise). :func:`update` retries a read-modify-write.
+- ``next_number`` hands out 1, 2, 3 … per sequence and scope, unique across processes (application numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+DEFAULT_SCOPE = "default"
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # a top-level JSON field name usable in ``where``
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (scope, kind, key)
+);
+CREATE INDEX IF NOT EXISTS records_kind_updated ON records(scope, kind, updated_at);
+CREATE TABLE IF NOT EXISTS sequences (
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (scope, name)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    scope: str
+    kind: str
+    key: str
+    version: int  # 1 on creation, +1 per write
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionConflict(Exception):
+    """A conditional write found another version (``actual`` 0: the record does not exist)."""
+
+    def __init__(self, kind: str, key: str, expected: int, actual: int) -> None:
+        super().__init__(f"{kind}/{key}: expected version {expected}, found {actual}")
+        self.kind, self.key, self.expected, self.actual = kind, key, expected, actual
+
+
+class RecordStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def get(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> Record | None: ...
+
+    async def put(
+        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str = DEFAULT_SCOPE, expect: int | None = None
+    ) -> Record:
+        """Write ``data`` (JSON-serialisable). ``expect``: None upsert, 0 create only, n update only version n."""
+        ...
+
+    async def find(
+        self,
+        kind: str,
+        *,
+        scope: str = DEFAULT_SCOPE,
+        where: Mapping[str, str | int | float | bool | None] | None = None,
+        limit: int = 100,
+    ) -> list[Record]:
+        """Records of ``kind`` whose top-level JSON fields equal ``where``'s values, oldest update first."""
+        ...
+
+    async def delete(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> bool: ...
+
+    async def next_number(self, sequence: str, *, scope: str = DEFAULT_SCOPE) -> int:
+        """1, 2, 3 … for ``sequence`` in ``scope``; never the same number twice, across processes."""
+        ...
+
+    async def clear_scope(self, scope: str) -> int:
+        """Delete every record and sequence of ``scope`` (resetting a session); returns the records deleted."""
+        ...
+
+
+async def update(
+    store: RecordStore,
+    kind: str,
+    key: str,
+    change: Callable[[dict[str, Any] | None], dict[str, Any] | Awaitable[dict[str, Any]]],
+    *,
+    scope: str = DEFAULT_SCOPE,
+    attempts: int = 64,
+) -> Record:
+    """Read-modify-write with optimistic concurrency: ``change`` gets the current data (None: absent) and returns
+    the new data; retried when another writer got there first."""
+    for _ in range(attempts):
+        current = await store.get(kind, key, scope=scope)
+        new = change(dict(current.data) if current is not None else None)
+        if isinstance(new, Awaitable):
+            new = await new
+        try:
+            return await store.put(kind, key, new, scope=scope, expect=current.version if current else 0)
+        except VersionConflict:
+            continue
+    raise VersionConflict(kind, key, -1, -1)
+
+
+def _utc(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+class SqliteRecords:
+    """:class:`RecordStore` on SQLite (WAL; its own connection, so it may share the journal's file)."""
+
+    def __init__(self, path: Path | str, *, now: Callable[[], datetime] | None = None) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("record store is not open")
+        return self._db
+
+    @staticmethod
+    def _record(row: aiosqlite.Row) -> Record:
+        return Record(
+            scope=row["scope"],
+            kind=row["kind"],
+            key=row["key"],
+            version=row["version"],
+            data=json.loads(row["data"]),
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    async def get(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> Record | None:
+        sql = "SELECT * FROM records WHERE scope = ? AND kind = ? AND key = ?"
+        async with self.db.execute(sql, (scope, kind, key)) as cur:
+            row = await cur.fetchone()
+        return self._record(row) if row is not None else None
+
+    async def put(
+        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str = DEFAULT_SCOPE, expect: int | None = None
+    ) -> Record:
+        body = json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
+        now = _utc(self._now())
+        if expect is None:
+            sql = (
+                "INSERT INTO records VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (scope, kind, key) DO UPDATE SET "
+                "version = records.version + 1, data = excluded.data, updated_at = excluded.updated_at RETURNING *"
+            )
+            params: tuple[Any, ...] = (scope, kind, key, body, now, now)
+        elif expect == 0:
+            sql = "INSERT INTO records VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (scope, kind, key) DO NOTHING RETURNING *"
+            params = (scope, kind, key, body, now, now)
+        else:
+            sql = (
+                "UPDATE records SET version = version + 1, data = ?, updated_at = ? "
+                "WHERE scope = ? AND kind = ? AND key = ? AND version = ? RETURNING *"
+            )
+            params = (body, now, scope, kind, key, expect)
+        async with self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            current = await self.get(kind, key, scope=scope)
+            raise VersionConflict(kind, key, expect or 0, current.version if current else 0)
+        return self._record(row)
+
+    async def find(
+        self,
+        kind: str,
+        *,
+        scope: str = DEFAULT_SCOPE,
+        where: Mapping[str, str | int | float | bool | None] | None = None,
+        limit: int = 100,
+    ) -> list[Record]:
+        sql = "SELECT * FROM records WHERE scope = ? AND kind = ?"
+        params: list[Any] = [scope, kind]
+        for name, value in (where or {}).items():
+            if not _FIELD.match(name):
+                raise ValueError(f"not a field name usable in a query: {name!r}")
+            if value is None:
+                sql += f" AND json_extract(data, '$.{name}') IS NULL"
+            else:
+                sql += f" AND json_extract(data, '$.{name}') = ?"
+                params.append(int(value) if isinstance(value, bool) else value)
+        sql += " ORDER BY updated_at, key LIMIT ?"
+        params.append(max(0, int(limit)))
+        async with self.db.execute(sql, params) as cur:
+            return [self._record(row) for row in await cur.fetchall()]
+
+    async def delete(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> bool:
+        sql = "DELETE FROM records WHERE scope = ? AND kind = ? AND key = ? RETURNING key"
+        async with self.db.execute(sql, (scope, kind, key)) as cur:
+            return await cur.fetchone() is not None
+
+    async def next_number(self, sequence: str, *, scope: str = DEFAULT_SCOPE) -> int:
+        sql = (
+            "INSERT INTO sequences VALUES (?, ?, 1) ON CONFLICT (scope, name) DO UPDATE SET "
+            "value = sequences.value + 1 RETURNING value"
+        )
+        async with self.db.execute(sql, (scope, sequence)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def clear_scope(self, scope: str) -> int:
+        async with self.db.execute("DELETE FROM records WHERE scope = ? RETURNING key", (scope,)) as cur:
+            deleted = len(await cur.fetchall())
+        await self.db.execute("DELETE FROM sequences WHERE scope = ?", (scope,))
+        return deleted
