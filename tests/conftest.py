@@ -86,3 +86,19 @@ async def shep(settings, session_pki):
     app = create_app(gateway)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield Shep(client, gateway)
+
+
+@pytest.fixture
+async def app_client():
+    """``await app_client(app)`` → a started aiohttp TestClient on 127.0.0.1, closed after the test."""
+    clients: list[TestClient] = []
+
+    async def make(app) -> TestClient:
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()

@@ -128,6 +128,10 @@ class ErrorCode(str, enum.Enum):
     INVALID_PARAMETER = ("INVALID_PARAMETER", FaultKind.CLIENT, "A JSON API query parameter or body field is invalid.")
     NOT_FOUND = ("NOT_FOUND", FaultKind.CLIENT, "No such resource or route.")
     METHOD_NOT_ALLOWED = ("METHOD_NOT_ALLOWED", FaultKind.CLIENT, "The HTTP method is not allowed on this route.")
+    INVALID_JSON = ("INVALID_JSON", FaultKind.CLIENT, "A JSON API body is not JSON, not UTF-8, too large, or not an object.")
+    UNAUTHENTICATED = ("UNAUTHENTICATED", FaultKind.CLIENT, "A JSON API call needs a valid login (bearer token) and had none.")
+    FORBIDDEN = ("FORBIDDEN", FaultKind.CLIENT, "The logged-in user or operator may not do this.")
+    CONFLICT = ("CONFLICT", FaultKind.CLIENT, "The resource is not in a state that allows this (e.g. already decided).")
 
 
 @dataclass(eq=False)
