@@ -216,8 +216,6 @@ async def sweep_cost(storage: SqliteStorage, record) -> dict:
 
 
 async def plans(storage: SqliteStorage) -> dict:
-    db = storage._db
-    assert db is not None
     out = {}
     inner = "SELECT * FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE {} ORDER BY id DESC LIMIT 50) ORDER BY id DESC"
     for name, sql, args in (
@@ -225,8 +223,7 @@ async def plans(storage: SqliteStorage) -> dict:
         ("serviceId", inner.format("service_id = ?"), ("x",)),
         ("time range", inner.format("received_at >= ? AND received_at < ?"), ("a", "b")),
     ):  # fmt: skip
-        async with db.execute("EXPLAIN QUERY PLAN " + sql, args) as cur:
-            out[name] = "; ".join(r[3] for r in await cur.fetchall())
+        out[name] = "; ".join(await storage.explain(sql, args))
     return out
 
 

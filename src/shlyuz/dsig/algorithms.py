@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -209,7 +208,7 @@ def sign_bytes(private_key: object, alg: SignatureAlg, data: bytes) -> bytes:
     raise TypeError(f"a {type(private_key).__name__} cannot sign with {alg.name}")
 
 
-def check_key_fits(public_key: object, alg: SignatureAlg, who: str) -> None:
+def check_key_fits(public_key: object, alg: SignatureAlg, who: object) -> None:
     """SIGNATURE_INVALID when the certificate's key type does not match the SignatureMethod."""
     if alg.key_type == "rsa" and isinstance(public_key, rsa.RSAPublicKey):
         return
@@ -223,7 +222,7 @@ def check_key_fits(public_key: object, alg: SignatureAlg, who: str) -> None:
     )
 
 
-def verify_bytes(public_key: object, alg: SignatureAlg, signature: bytes, data: bytes, who: str) -> None:
+def verify_bytes(public_key: object, alg: SignatureAlg, signature: bytes, data: bytes, who: object) -> None:
     """Check a SignatureValue over ``data``; SIGNATURE_INVALID naming the certificate when it does not verify."""
     check_key_fits(public_key, alg, who)
     try:
@@ -248,12 +247,12 @@ def verify_bytes(public_key: object, alg: SignatureAlg, signature: bytes, data: 
         ) from None
 
 
-_B64_WS = re.compile(rb"[ \t\r\n]+")
+_B64_WS = b" \t\r\n"
 
 
 def b64decode(text: str | None, what: str) -> bytes:
     """Strict base64 (whitespace, including the CR/LF of Java's 76-column wrapping, is ignored)."""
-    raw = _B64_WS.sub(b"", (text or "").encode("ascii", "replace"))
+    raw = (text or "").encode("ascii", "replace").translate(None, _B64_WS)
     if not raw:
         raise ShlyuzError(ErrorCode.SIGNATURE_INVALID, f"{what} is empty")
     try:
@@ -262,8 +261,35 @@ def b64decode(text: str | None, what: str) -> bytes:
         raise ShlyuzError(ErrorCode.SIGNATURE_INVALID, f"{what} is not valid base64") from None
 
 
-def load_certificate_b64(text: str | None, where: str) -> x509.Certificate:
-    """A DER certificate from base64 text; SIGNATURE_INVALID when it is not one."""
+class CertCache:
+    """Certificates parsed from base64 text, by that exact text, at most ``size`` of them (the oldest go first).
+
+    A signer sends the same certificate text with every message: parsing it again, and loading its public key, costs
+    ~50-100 µs a message. Equal text is equal DER, so a cached certificate is the very one the message carries. One
+    per verifier (per process); not shared between threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._certs: dict[str, x509.Certificate] = {}
+
+    def load(self, text: str | None, where: str) -> x509.Certificate:
+        cert = self._certs.get(text) if text else None
+        if cert is None:
+            cert = load_certificate_b64(text, where)
+            assert text is not None  # load_certificate_b64 refuses an empty text
+            if len(self._certs) >= self.size:
+                del self._certs[next(iter(self._certs))]
+            self._certs[text] = cert
+        return cert
+
+    def __len__(self) -> int:
+        return len(self._certs)
+
+
+def load_certificate_b64(text: str | None, where: str, cache: CertCache | None = None) -> x509.Certificate:
+    """A DER certificate from base64 text; SIGNATURE_INVALID when it is not one. With ``cache``, through it."""
+    if cache is not None:
+        return cache.load(text, where)
     try:
         der = b64decode(text, where)
         return x509.load_der_x509_certificate(der)
@@ -274,7 +300,7 @@ def load_certificate_b64(text: str | None, where: str) -> x509.Certificate:
         ) from None
 
 
-def public_key_of(cert: x509.Certificate, who: str) -> object:
+def public_key_of(cert: x509.Certificate, who: object) -> object:
     """The certificate's public key; UNSUPPORTED_ALGORITHM for key types cryptography cannot load (GOST)."""
     try:
         return cert.public_key()
@@ -284,6 +310,19 @@ def public_key_of(cert: x509.Certificate, who: str) -> object:
             f"the public key of the certificate {who} cannot be used here ({exc}); GOST keys are recognised but "
             "not verifiable (docs/dsig.md#gost)",
         ) from None
+
+
+class Named:
+    """``describe(cert)`` made only when a message is written: a verification that succeeds writes none, and reading
+    the subject costs ~10-50 µs a call."""
+
+    __slots__ = ("cert",)
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self.cert = cert
+
+    def __str__(self) -> str:
+        return describe(self.cert)
 
 
 def describe(cert: x509.Certificate) -> str:

@@ -46,9 +46,12 @@ def _label(el: etree._Element) -> str:
     return etree.QName(el).localname
 
 
-def sign_enveloped(root: etree._Element, *, key: object, cert: x509.Certificate) -> etree._Element:
+def sign_enveloped(
+    root: etree._Element, *, key: object, cert: x509.Certificate, cert_b64: str | None = None
+) -> etree._Element:
     """Append an enveloped ``ds:Signature`` to ``root`` (exclusive c14n, SHA-256, RSA-SHA256 or ECDSA-SHA256,
-    ``KeyInfo/X509Data/X509Certificate``) and return ``root``."""
+    ``KeyInfo/X509Data/X509Certificate``) and return ``root``. ``cert_b64``: ``cert`` as base64 DER, when the
+    caller keeps it."""
     if any(True for _ in root.iter(xd.SIGNATURE)):
         raise ValueError(f"<{_label(root)}> already holds a ds:Signature")
     method = alg.signature_method_for_key(key)
@@ -58,7 +61,7 @@ def sign_enveloped(root: etree._Element, *, key: object, cert: x509.Certificate)
         root, method=method, uri="", transforms=(alg.ENVELOPED_SIGNATURE, alg.EXC_C14N), digest_value=digest_value
     )
     data = etree.SubElement(key_info, xd.X509_DATA)
-    etree.SubElement(data, xd.X509_CERTIFICATE).text = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+    etree.SubElement(data, xd.X509_CERTIFICATE).text = cert_b64 or base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
     xd.finish_signature(signed_info, value_el, key, method)
     return root
 
@@ -78,7 +81,7 @@ def _find_signature(root: etree._Element) -> etree._Element:
     return direct[0]
 
 
-def _certificate(key_info: etree._Element | None) -> x509.Certificate:
+def _certificate(key_info: etree._Element | None, certs_cache: alg.CertCache | None = None) -> x509.Certificate:
     if key_info is None:
         raise xd.invalid("the data signature has no ds:KeyInfo; expected X509Data/X509Certificate")
     certs = [c for data in key_info.findall(xd.X509_DATA) for c in data.findall(xd.X509_CERTIFICATE)]
@@ -87,7 +90,7 @@ def _certificate(key_info: etree._Element | None) -> x509.Certificate:
             f"the data signature's KeyInfo holds {len(certs)} X509Data/X509Certificate elements; exactly one (the "
             "signer's certificate) is accepted"
         )
-    return alg.load_certificate_b64(certs[0].text, "ds:X509Certificate")
+    return alg.load_certificate_b64(certs[0].text, "ds:X509Certificate", certs_cache)
 
 
 def _remove_keeping_tail(el: etree._Element) -> None:
@@ -103,11 +106,14 @@ def _remove_keeping_tail(el: etree._Element) -> None:
     parent.remove(el)
 
 
-def verify_enveloped(root: etree._Element, *, allow_sha1: bool = False) -> EnvelopedResult:
+def verify_enveloped(
+    root: etree._Element, *, allow_sha1: bool = False, certs_cache: alg.CertCache | None = None
+) -> EnvelopedResult:
     """Verify the enveloped data signature of the document whose element is ``root``.
 
     Raises SIGNATURE_MISSING (no ds:Signature), SIGNATURE_INVALID or UNSUPPORTED_ALGORITHM. Trust in the certificate
     is not decided here: pass ``result.certificate`` to :func:`shlyuz.dsig.certcheck.check_certificate`.
+    ``certs_cache`` parses the KeyInfo certificate once per distinct text (:class:`~shlyuz.dsig.algorithms.CertCache`).
     """
     sig = _find_signature(root)
     doc = copy.deepcopy(root)  # the standalone document; also lets the transform remove the Signature
@@ -129,8 +135,8 @@ def verify_enveloped(root: etree._Element, *, allow_sha1: bool = False) -> Envel
             f"the data signature's transforms are [{', '.join(names)}]; exactly [enveloped-signature, one c14n "
             "method] is accepted (no XPath or XSLT)"
         )
-    cert = _certificate(parsed.key_info)
-    who = alg.describe(cert)
+    cert = _certificate(parsed.key_info, certs_cache)
+    who = alg.Named(cert)
     public_key = alg.public_key_of(cert, who)
     alg.check_key_fits(public_key, parsed.method, who)
     signed_info = alg.canonicalize(parsed.signed_info, parsed.c14n, parsed.c14n_prefixes)

@@ -113,12 +113,14 @@ def sign_envelope(
     cert: x509.Certificate,
     key_ref: Literal["key-identifier", "issuer-serial"] = "key-identifier",
     body_id: str | None = None,
+    cert_b64: str | None = None,
 ) -> etree._Element:
     """Sign ``envelope`` in place the way SHEP does (see the module docstring) and return it.
 
     ``key`` is the private key of ``cert`` (RSA → rsa-sha256, EC → ecdsa-sha256). The Header is created as the first
     child when absent. The Body gets ``wsu:Id=body_id`` (default ``id-<uuid4>``); if no ``wsu`` prefix is in scope
     the Body element object is replaced (see :func:`_body_with_wsu`), so look it up again after signing.
+    ``cert_b64``: ``cert`` as base64 DER, when the caller keeps it (:class:`~shlyuz.dsig.signer.Signer` does).
     """
     header, body = _envelope_parts(envelope)
     if header is not None and header.find(SECURITY) is not None:
@@ -140,7 +142,7 @@ def sign_envelope(
     token = etree.SubElement(key_info, STR)
     if key_ref == "key-identifier":
         ki = etree.SubElement(token, KEY_IDENTIFIER, EncodingType=BASE64_BINARY, ValueType=X509V3)
-        ki.text = base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")
+        ki.text = cert_b64 or base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")
     elif key_ref == "issuer-serial":
         data = etree.SubElement(token, xd.X509_DATA)
         serial = etree.SubElement(data, xd.X509_ISSUER_SERIAL)
@@ -233,19 +235,23 @@ def _issuer_serial(el: etree._Element, cert_lookup: CertLookup | None) -> x509.C
     return cert
 
 
-def _x509_data(data: etree._Element, cert_lookup: CertLookup | None) -> tuple[x509.Certificate, KeyRef]:
+def _x509_data(
+    data: etree._Element, cert_lookup: CertLookup | None, certs_cache: alg.CertCache | None = None
+) -> tuple[x509.Certificate, KeyRef]:
     certs = data.findall(xd.X509_CERTIFICATE)
     serials = data.findall(xd.X509_ISSUER_SERIAL)
     if len(certs) > 1:
         raise xd.invalid(f"ds:X509Data holds {len(certs)} certificates; exactly one (the signer's) is accepted")
     if certs:
-        return alg.load_certificate_b64(certs[0].text, "ds:X509Certificate"), "x509-certificate"
+        return alg.load_certificate_b64(certs[0].text, "ds:X509Certificate", certs_cache), "x509-certificate"
     if len(serials) == 1:
         return _issuer_serial(serials[0], cert_lookup), "issuer-serial"
     raise xd.invalid("ds:X509Data holds neither one ds:X509Certificate nor one ds:X509IssuerSerial")
 
 
-def _key_info(key_info: etree._Element | None, cert_lookup: CertLookup | None) -> tuple[x509.Certificate, KeyRef]:
+def _key_info(
+    key_info: etree._Element | None, cert_lookup: CertLookup | None, certs_cache: alg.CertCache | None = None
+) -> tuple[x509.Certificate, KeyRef]:
     if key_info is None:
         raise xd.invalid("the ds:Signature has no ds:KeyInfo; SHEP sends the certificate in wsse:KeyIdentifier")
     children = [c for c in key_info if isinstance(c.tag, str)]
@@ -253,7 +259,7 @@ def _key_info(key_info: etree._Element | None, cert_lookup: CertLookup | None) -
         raise xd.invalid(f"ds:KeyInfo holds {len(children)} elements; exactly one is accepted")
     child = children[0]
     if child.tag == xd.X509_DATA:
-        return _x509_data(child, cert_lookup)
+        return _x509_data(child, cert_lookup, certs_cache)
     if child.tag != STR:
         raise xd.invalid(f"ds:KeyInfo holds {_label(child)}; expected wsse:SecurityTokenReference or ds:X509Data")
     inner = [c for c in child if isinstance(c.tag, str)]
@@ -269,9 +275,9 @@ def _key_info(key_info: etree._Element | None, cert_lookup: CertLookup | None) -
             )
         if encoding not in (None, BASE64_BINARY):
             raise xd.invalid(f"wsse:KeyIdentifier EncodingType {encoding!r} is not supported (Base64Binary only)")
-        return alg.load_certificate_b64(token.text, "wsse:KeyIdentifier"), "key-identifier"
+        return alg.load_certificate_b64(token.text, "wsse:KeyIdentifier", certs_cache), "key-identifier"
     if token.tag == xd.X509_DATA:
-        return _x509_data(token, cert_lookup)
+        return _x509_data(token, cert_lookup, certs_cache)
     if token.tag == WSSE_REFERENCE:
         raise xd.invalid("wsse:Reference to a BinarySecurityToken is not supported; SHEP uses wsse:KeyIdentifier")
     raise xd.invalid(f"wsse:SecurityTokenReference holds {_label(token)}; expected wsse:KeyIdentifier or ds:X509Data")
@@ -282,6 +288,7 @@ def verify_envelope(
     *,
     cert_lookup: CertLookup | None = None,
     allow_sha1: bool = False,
+    certs_cache: alg.CertCache | None = None,
 ) -> WsseResult:
     """Verify the WS-Security signature of a parsed SOAP 1.1 envelope.
 
@@ -289,6 +296,7 @@ def verify_envelope(
     ``x509.Name.rfc4514_string()`` prints it (key your store by ``cert.issuer.rfc4514_string()``), ``serial`` an int.
     Raises SIGNATURE_MISSING, SIGNATURE_INVALID or UNSUPPORTED_ALGORITHM. Trust in the certificate is not decided
     here: pass ``result.certificate`` to :func:`shlyuz.dsig.certcheck.check_certificate`.
+    ``certs_cache``: see :class:`~shlyuz.dsig.algorithms.CertCache`.
     """
     header, body = _envelope_parts(envelope)
     blocks = [] if header is None else [c for c in header if c.tag == SECURITY]
@@ -310,8 +318,8 @@ def verify_envelope(
         )
     ref = parsed.references[0]
     body_id = _check_reference(ref, body, _index_ids(envelope))
-    cert, key_ref = _key_info(parsed.key_info, cert_lookup)
-    who = alg.describe(cert)
+    cert, key_ref = _key_info(parsed.key_info, cert_lookup, certs_cache)
+    who = alg.Named(cert)
     public_key = alg.public_key_of(cert, who)
     alg.check_key_fits(public_key, parsed.method, who)
     # A bare-name reference ("#id") drops comment nodes before the transforms (XMLDSig §4.3.3.3), so even an

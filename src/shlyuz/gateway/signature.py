@@ -20,10 +20,10 @@ from typing import Any, Literal
 __all__ = ["SignatureVerifier", "Signer", "TrustStore"]
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from lxml import etree
 
 from shlyuz.config import ConfigError, ServicePolicy
+from shlyuz.dsig.algorithms import CertCache
 from shlyuz.dsig.certcheck import CertVerdict, build_path, check_certificate
 from shlyuz.dsig.enveloped import verify_enveloped
 from shlyuz.dsig.signer import Signer
@@ -89,12 +89,14 @@ class SignatureVerifier:
     wsse_purposes: tuple[Purpose, ...] = ("sign", "auth")
     # (certificate, purposes, expected IIN) → (expires on the monotonic clock, path validity, verdict); per process
     _verdicts: dict[tuple[Any, ...], tuple[float, datetime, datetime, CertVerdict]] = field(default_factory=dict)
+    _certs: CertCache = field(default_factory=CertCache)  # KeyInfo certificates parsed once per distinct text
 
     async def check(
         self, cert: x509.Certificate, purposes: tuple[Purpose, ...], expected_iin: str | None = None
     ) -> CertVerdict:
         at = self.now()
-        key = (cert.fingerprint(hashes.SHA256()), purposes, expected_iin)
+        # the certificate itself: it hashes and compares as its whole DER (cheaper than a fingerprint, as exact)
+        key = (cert, purposes, expected_iin)
         hit = self._verdicts.get(key)
         if hit is not None:
             expires, valid_from, valid_to, verdict = hit
@@ -139,7 +141,9 @@ class SignatureVerifier:
                 "this endpoint requires a WS-Security signature over soap:Body (wsse:Security in soap:Header)",
             )
         if has_wsse:
-            result = verify_envelope(request.envelope, cert_lookup=self.trust.lookup, allow_sha1=self.allow_sha1)
+            result = verify_envelope(
+                request.envelope, cert_lookup=self.trust.lookup, allow_sha1=self.allow_sha1, certs_cache=self._certs
+            )
             cv = await self.check(result.certificate, self.wsse_purposes)
             verdict["wsse"] = {"verified": True, "algorithm": result.algorithm, "keyRef": result.key_ref, **cv.as_dict()}
         else:
@@ -154,7 +158,7 @@ class SignatureVerifier:
             )
         if signed:
             assert root is not None
-            result = verify_enveloped(root, allow_sha1=self.allow_sha1)
+            result = verify_enveloped(root, allow_sha1=self.allow_sha1, certs_cache=self._certs)
             expected = _field(result.signed_root, policy.match_iin_field) if policy.match_iin_field else None
             if policy.match_iin_field and not expected:
                 raise ShlyuzError(

@@ -10,17 +10,25 @@ worker that dies and gives up (exit 1) when one keeps dying at start.
 Between the supervisor and a worker:
 
 ``stdin``
-    the supervisor writes the settings as one JSON line and keeps the pipe open. End of file means the supervisor is
-    gone (even by SIGKILL): the worker then stops gracefully instead of living on as an orphan.
+    the supervisor writes the settings as one JSON line, then the worker's own options (``{"recycleRssMb": ...}``) as
+    another, and keeps the pipe open. End of file means the supervisor is gone (even by SIGKILL): the worker then
+    stops gracefully instead of living on as an orphan.
 ``stdout``
-    the worker writes one JSON line, ``{"ready": true, ...}``, once it listens; nothing else (the worker points its
-    own fd 1 at stderr after taking the channel).
+    the worker writes one JSON line, ``{"ready": true, ...}``, once it listens, and later at most one
+    ``{"recycle": true, ...}`` (below); nothing else (the worker points its own fd 1 at stderr after taking the
+    channel).
 ``stderr``
     inherited: every process's JSON logs go to the same place, each line with ``worker`` (0 is the supervisor) and
     ``pid``.
 
 Signals: SIGTERM stops a worker gracefully (in-flight requests finish, the journal writer flushes). Workers ignore
 SIGINT: Ctrl-C in a terminal signals the whole process group, and shutdown is the supervisor's to run.
+
+Recycling: a worker whose RSS has grown by more than ``recycle_rss_mb`` since it started listening asks to be
+replaced. The supervisor starts a new worker in the same slot and, once that one listens, stops the old one
+gracefully (SIGTERM: in-flight requests finish), so the port never lacks a listener. This bounds what nothing else
+can: lxml interns every element and attribute name it ever parsed in a per-thread dictionary that is never emptied,
+so requests full of fresh names grow a process for good (docs/fuzzing.md, #14).
 
 There is no module-level mutable state: a :class:`Supervisor` holds everything of its run.
 """
@@ -51,6 +59,8 @@ READY_TIMEOUT = 120.0  # seconds a new worker gets to listen (it loads fixtures 
 EARLY_DEATH_S = 10.0  # a worker that dies sooner than this after its start died "at start"
 MAX_EARLY_DEATHS = 5  # that many early deaths in a row of one worker: the supervisor gives up
 KILL_GRACE = 10.0  # seconds beyond shutdown_timeout before a worker that does not stop is killed
+RECYCLE_RSS_MB = 512.0  # RSS growth since listening that makes a worker ask to be replaced
+MEMORY_CHECK_S = 10.0  # how often a worker reads its RSS
 
 Announce = Callable[[Settings, str, Gateway, list[int]], None]
 Command = Callable[[int, int], list[str]]
@@ -125,11 +135,16 @@ class Supervisor:
         *,
         command: Command = worker_command,
         ready_timeout: float = READY_TIMEOUT,
+        recycle_rss_mb: float | None = RECYCLE_RSS_MB,
+        memory_check_s: float = MEMORY_CHECK_S,
     ) -> None:
         self.settings = settings
         self.count = count
         self.command = command
         self.ready_timeout = ready_timeout
+        self.options = {"recycleRssMb": recycle_rss_mb, "memoryCheckS": memory_check_s}  # None: never recycle
+        self.recycled = 0  # workers replaced on their own request
+        self._retirements: set[asyncio.Task[None]] = set()  # old workers being stopped after their successor listens
         self.pids: dict[int, int] = {}  # worker → pid of its current process
         self.failure: str | None = None
         self._stop = asyncio.Event()
@@ -165,7 +180,7 @@ class Supervisor:
                 await gateway.revocation.close()
             log.info("supervisor_prepared", workers=self.count, port=port,
                      ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
-            self._payload = settings.model_dump_json(by_alias=True).encode("utf-8") + b"\n"
+            self._payload = (settings.model_dump_json(by_alias=True) + "\n" + json.dumps(self.options) + "\n").encode()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.add_signal_handler(sig, self._on_signal, sig.name)
@@ -183,6 +198,7 @@ class Supervisor:
                     announce(settings, f"http://{host}:{port}", gateway, [self.pids[k] for k in sorted(self.pids)])
             await stopped
             clean = await asyncio.gather(*tasks)
+            await asyncio.gather(*list(self._retirements))
         finally:
             for task in tasks:
                 task.cancel()
@@ -199,42 +215,64 @@ class Supervisor:
         """Keep one worker running until the stop; True when its last process stopped cleanly."""
         loop = asyncio.get_running_loop()
         early = 0
-        while not self._stop.is_set():
-            started = loop.time()
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *self.command(os.getpid(), worker), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-                )
-            except OSError as exc:
-                log.error("worker_spawn_failed", child=worker, error=str(exc))
-                ready, code = False, None
-            else:
-                self.pids[worker] = proc.pid
-                log.info("worker_started", child=worker, child_pid=proc.pid)
-                ready, code = await self._watch(worker, proc)
-                if self._stop.is_set():
-                    return code == 0 or not ready  # one that never listened had nothing in flight
-            uptime = loop.time() - started
-            early = early + 1 if not ready or uptime < EARLY_DEATH_S else 0
-            event = "worker_died" if ready else "worker_failed_to_start"
-            log.error(event, child=worker, child_pid=self.pids.get(worker), exit=describe_exit(code),
-                      uptime_s=round(uptime, 3), early_deaths=early)  # fmt: skip
-            if early >= MAX_EARLY_DEATHS:
-                self.failure = f"worker {worker} died {early} times in a row at start ({describe_exit(code)})"
-                self.stop(self.failure)
-                return False
-            delay = 0.0 if early <= 1 else min(0.25 * 2 ** (early - 2), 5.0)
-            if delay:
+        retiring: asyncio.subprocess.Process | None = None  # asked to be recycled; stopped once its successor listens
+        try:
+            while not self._stop.is_set():
+                started = loop.time()
                 try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except TimeoutError:
-                    pass
-        return True
+                    proc = await asyncio.create_subprocess_exec(
+                        *self.command(os.getpid(), worker), stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE,
+                    )  # fmt: skip
+                except OSError as exc:
+                    log.error("worker_spawn_failed", child=worker, error=str(exc))
+                    ready, code, recycle = False, None, False
+                else:
+                    self.pids[worker] = proc.pid
+                    log.info("worker_started", child=worker, child_pid=proc.pid)
+                    ready, code, recycle = await self._watch(worker, proc, retiring)
+                    retiring = None  # _watch stopped it (or it was gone)
+                    if recycle:
+                        retiring, early = proc, 0
+                        continue
+                    if self._stop.is_set():
+                        return code == 0 or not ready  # one that never listened had nothing in flight
+                uptime = loop.time() - started
+                early = early + 1 if not ready or uptime < EARLY_DEATH_S else 0
+                event = "worker_died" if ready else "worker_failed_to_start"
+                log.error(event, child=worker, child_pid=self.pids.get(worker), exit=describe_exit(code),
+                          uptime_s=round(uptime, 3), early_deaths=early)  # fmt: skip
+                if early >= MAX_EARLY_DEATHS:
+                    self.failure = f"worker {worker} died {early} times in a row at start ({describe_exit(code)})"
+                    self.stop(self.failure)
+                    return False
+                delay = 0.0 if early <= 1 else min(0.25 * 2 ** (early - 2), 5.0)
+                if delay:
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), delay)
+                    except TimeoutError:
+                        pass
+            return True
+        finally:
+            if retiring is not None and retiring.returncode is None:
+                await self._retire(worker, retiring)
 
-    async def _watch(self, worker: int, proc: asyncio.subprocess.Process) -> tuple[bool, int | None]:
-        """Hand the worker its settings, wait for it to listen, then for its exit or the stop (then stop it)."""
+    async def _retire(self, worker: int, proc: asyncio.subprocess.Process) -> None:
+        """Stop a worker that asked to be recycled (its successor listens, or the supervisor is stopping)."""
+        code = await self._terminate(worker, proc)
+        if proc.stdin is not None:
+            proc.stdin.close()
+        log.info("worker_recycled", child=worker, child_pid=proc.pid, exit=describe_exit(code))
+
+    async def _watch(
+        self, worker: int, proc: asyncio.subprocess.Process, retiring: asyncio.subprocess.Process | None = None
+    ) -> tuple[bool, int | None, bool]:
+        """Hand the worker its settings, wait for it to listen (then stop ``retiring``, the process it replaces),
+        then for its exit, the stop (then stop it), or its request to be recycled (then return, leaving it running).
+        Returns (listened, exit code, recycle requested)."""
         assert proc.stdin is not None and proc.stdout is not None
         stop = asyncio.create_task(self._stop.wait())
+        recycle = False
         try:
             try:
                 proc.stdin.write(self._payload)
@@ -251,15 +289,47 @@ class Supervisor:
                 if not done:
                     log.error("worker_not_ready", child=worker, child_pid=proc.pid, timeout_s=self.ready_timeout)
                     proc.kill()
+            if retiring is not None and retiring.returncode is None:  # stopped meanwhile, not in the way of this watch
+                task = asyncio.create_task(self._retire(worker, retiring), name=f"retire-{retiring.pid}")
+                self._retirements.add(task)
+                task.add_done_callback(self._retirements.discard)
             if ready:
                 exited = asyncio.create_task(proc.wait())
-                await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    while True:
+                        request = asyncio.create_task(proc.stdout.readline())
+                        await asyncio.wait({stop, exited, request}, return_when=asyncio.FIRST_COMPLETED)
+                        if not request.done():
+                            request.cancel()
+                            break
+                        raw = request.result()
+                        if not raw:  # end of file: it is exiting
+                            await asyncio.wait({stop, exited}, return_when=asyncio.FIRST_COMPLETED)
+                            break
+                        if not self._stop.is_set() and self._recycle_line(worker, proc, raw):
+                            recycle = True
+                            return True, None, True
+                finally:
+                    exited.cancel()
             if self._stop.is_set() and proc.returncode is None:
-                return ready, await self._terminate(worker, proc)
-            return ready, await proc.wait()
+                return ready, await self._terminate(worker, proc), False
+            return ready, await proc.wait(), False
         finally:
             stop.cancel()
-            proc.stdin.close()
+            if not recycle:
+                proc.stdin.close()
+
+    def _recycle_line(self, worker: int, proc: asyncio.subprocess.Process, raw: bytes) -> bool:
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            return False
+        if not isinstance(info, dict) or info.get("recycle") is not True:
+            return False
+        self.recycled += 1
+        log.warning("worker_recycle_requested", child=worker, child_pid=proc.pid, rss_mb=info.get("rssMb"),
+                    baseline_mb=info.get("baselineMb"))  # fmt: skip
+        return True
 
     def _ready_line(self, worker: int, proc: asyncio.subprocess.Process, raw: bytes) -> bool:
         try:
@@ -298,17 +368,41 @@ def run_supervisor(settings: Settings, announce: Announce | None = None) -> int:
 # --- a worker ---------------------------------------------------------------------------------------------------
 
 
-def _read_settings_line(fd: int) -> bytes:
+def _read_lines(fd: int, count: int) -> list[bytes]:
+    """The first ``count`` lines the supervisor wrote (fewer at end of file); nothing beyond them is read."""
     data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 65536)
+    while data.count(b"\n") < count:
+        chunk = os.read(fd, 65536)  # the supervisor writes nothing after them: no line of anything else is taken
         if not chunk:
             break
         data += chunk
-    return data
+    return data.split(b"\n")[:count]
 
 
-async def _serve_worker(settings: Settings, worker: int, control: Any) -> None:
+def rss_bytes() -> int:
+    """This process's resident set size (Linux /proc)."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def watch_memory(
+    control: Any, limit_mb: float, interval: float, rss: Callable[[], int] = rss_bytes
+) -> None:
+    """Ask the supervisor once, on ``control``, to replace this worker when its RSS has grown by more than
+    ``limit_mb`` since this started (the worker goes on serving until it is told to stop)."""
+    baseline = rss()
+    while True:
+        await asyncio.sleep(interval)
+        now = rss()
+        if now - baseline > limit_mb * 2**20:
+            info = {"recycle": True, "rssMb": round(now / 2**20, 1), "baselineMb": round(baseline / 2**20, 1)}
+            log.warning("worker_recycle", limit_mb=limit_mb, rss_mb=info["rssMb"], baseline_mb=info["baselineMb"])
+            control.write(json.dumps(info) + "\n")
+            control.flush()
+            return
+
+
+async def _serve_worker(settings: Settings, worker: int, control: Any, options: dict[str, Any] | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -333,8 +427,16 @@ async def _serve_worker(settings: Settings, worker: int, control: Any) -> None:
         control.write(json.dumps({"ready": True, "worker": worker, "pid": os.getpid(), "ms": ms}) + "\n")
         control.flush()
         log.info("worker_listening", port=settings.port, ms=ms)
+        options = options or {}
+        memory = None
+        if options.get("recycleRssMb") is not None:
+            memory = asyncio.create_task(
+                watch_memory(control, float(options["recycleRssMb"]), float(options.get("memoryCheckS") or MEMORY_CHECK_S))
+            )
         await stop.wait()
         log.info("worker_stopping")
+        if memory is not None:
+            memory.cancel()
     finally:
         await runner.cleanup()  # in-flight requests finish, then the journal writer flushes and closes
 
@@ -350,15 +452,19 @@ def run_worker(supervisor_pid: int, worker: int) -> int:
         return 2
     control = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stdout is the control channel now: anything else printed goes to stderr
+    lines = _read_lines(0, 2)
     try:
-        settings = Settings.model_validate_json(_read_settings_line(0))
+        settings = Settings.model_validate_json(lines[0])
+        options = json.loads(lines[1]) if len(lines) > 1 and lines[1].strip() else {}
+        if not isinstance(options, dict):
+            raise ValueError(f"worker options must be a JSON object, not {lines[1][:60]!r}")  # noqa: TRY004
     except ValueError as exc:
         print(f"shlyuz: worker {worker}: no settings from the supervisor: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     tag_process(worker)
     try:
-        asyncio.run(_serve_worker(settings, worker, control))
+        asyncio.run(_serve_worker(settings, worker, control, options))
     except (FixtureError, ConfigError) as exc:
         print(f"shlyuz: worker {worker}: {exc}", file=sys.stderr)
         return 2

@@ -91,41 +91,48 @@ def _path(el: etree._Element) -> str:
 def _sequence(
     parent: etree._Element, spec: Sequence[tuple[str, int, int | None]]
 ) -> dict[str, list[etree._Element]]:
-    """Match ``parent``'s children against an XSD sequence of unqualified elements ``(name, min, max)``."""
+    """Match ``parent``'s children against an XSD sequence of unqualified elements ``(name, min, max)``.
+
+    On the hot path this compares tags as strings (an unqualified element's tag is its bare name) and builds the
+    element's path only for an error message."""
     children = _children(parent)
     found: dict[str, list[etree._Element]] = {name: [] for name, _, _ in spec}
-    i = 0
-    where = _path(parent)
+    i, n = 0, len(children)
     for name, lo, hi in spec:
-        while i < len(children):
+        matched = found[name]
+        while i < n:
             child = children[i]
-            qn = etree.QName(child)
-            if qn.localname != name:
+            tag = child.tag
+            if tag != name:
+                if tag.endswith("}" + name):  # the right local name in a namespace
+                    namespace = etree.QName(child).namespace
+                    raise _bad(f"{_path(parent)}/{name} must be unqualified (no namespace), got {{{namespace}}}{name}")
                 break
-            if qn.namespace is not None:
-                raise _bad(f"{where}/{name} must be unqualified (no namespace), got {{{qn.namespace}}}{name}")
-            found[name].append(child)
+            matched.append(child)
             i += 1
-            if hi is not None and len(found[name]) > hi:
-                raise _bad(f"{where}/{name} may occur at most {hi} time(s)")
-        if len(found[name]) < lo:
-            got = etree.QName(children[i]).localname if i < len(children) else "the end of the element"
-            raise _bad(f"{where}/{name} is required, found {got!r} instead")
-    if i < len(children):
+            if hi is not None and len(matched) > hi:
+                raise _bad(f"{_path(parent)}/{name} may occur at most {hi} time(s)")
+        if len(matched) < lo:
+            got = etree.QName(children[i]).localname if i < n else "the end of the element"
+            raise _bad(f"{_path(parent)}/{name} is required, found {got!r} instead")
+    if i < n:
         extra = etree.QName(children[i])
         names = [n for n, _, _ in spec]
         label = extra.text if extra.namespace else extra.localname
         if extra.localname in names:
-            raise _bad(f"{where}/{extra.localname} is out of order or repeated (the order is {', '.join(names)})")
-        raise _bad(f"{where}: unexpected element {label!r} (allowed: {', '.join(names)})")
+            raise _bad(f"{_path(parent)}/{extra.localname} is out of order or repeated (the order is {', '.join(names)})")
+        raise _bad(f"{_path(parent)}: unexpected element {label!r} (allowed: {', '.join(names)})")
     return found
 
 
 def _text(el: etree._Element, *, required: bool = True) -> str:
-    for child in el:
-        if isinstance(child.tag, str):
-            raise _bad(f"{_path(el)} must hold text, not the element {etree.QName(child).localname!r}")
-    text = "".join(el.itertext())
+    if len(el):
+        for child in el:
+            if isinstance(child.tag, str):
+                raise _bad(f"{_path(el)} must hold text, not the element {etree.QName(child).localname!r}")
+        text = "".join(el.itertext())  # text split by comments or processing instructions
+    else:
+        text = el.text or ""
     if required and text == "" and el.get(ns.q(ns.XSI, "nil")) == "true":
         raise _bad(f"{_path(el)} must not be nil")
     return text
@@ -200,13 +207,28 @@ _REQUEST_INFO = (
 )
 
 
+def _blank(text: str | None) -> bool:
+    return not text or text.isspace()
+
+
+def _key_value(p: etree._Element) -> tuple[etree._Element, etree._Element]:
+    """A ``properties`` element's ``key`` and ``value``: the common shape checked directly (a request may carry
+    dozens), anything else through :func:`_sequence` and its precise errors."""
+    if len(p) == 2 and _blank(p.text):
+        key, value = p[0], p[1]
+        if key.tag == "key" and value.tag == "value" and _blank(key.tail) and _blank(value.tail):
+            return key, value
+    found = _sequence(p, (("key", 1, 1), ("value", 1, 1)))
+    return found["key"][0], found["value"][0]
+
+
 def read_request_info(el: etree._Element) -> RequestInfo:
     f = _sequence(el, _REQUEST_INFO)
     sender_f = _sequence(f["sender"][0], (("senderId", 1, 1), ("password", 0, 1)))
     props = []
     for p in f["properties"]:
-        pf = _sequence(p, (("key", 1, 1), ("value", 1, 1)))
-        key, value = _text(pf["key"][0]), _text(pf["value"][0])
+        key_el, value_el = _key_value(p)
+        key, value = _text(key_el), _text(value_el)
         if len(key) > 30:
             raise _bad(f"requestInfo/properties/key {key[:40]!r} is {len(key)} characters; the maximum is 30")
         if len(value) > 500:

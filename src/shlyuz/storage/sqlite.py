@@ -3,140 +3,63 @@
 Each ``append_exchange`` waits until its row is committed, so an acknowledged exchange is always in the journal;
 concurrent appends share one commit (group commit), which keeps the cost per exchange low under load.
 
-Retention runs in the same writer task, between commits: after ``sweep_every`` commits or ``sweep_interval`` seconds
+Where the SQL runs (the synchronous side is :mod:`shlyuz.storage.sqlite_journal`):
+
+- A group commit (``BEGIN IMMEDIATE``, the inserts, ``COMMIT``: ~0.1 ms for one row with its bodies) runs right on
+  the event loop when the file is free, because a hop to a thread and back costs more CPU than the commit itself
+  (docs/benchmarks.md, "The journal write"). It never waits there: when another writer holds the file, the commit
+  goes to the storage's writer thread, which waits its turn. An append that finds the writer task idle (nothing queued,
+  nothing in flight on the writer connection) commits in place, in the caller, sparing two task switches; appends
+  that arrive while a commit or a sweep is in flight queue up and share the next commit.
+- Several worker processes share the file; their writers take turns through an exclusive ``flock`` on
+  ``<database>.lock``, held for exactly one write transaction. SQLite's own busy handler would otherwise make a writer
+  that finds the file locked sleep in growing steps (up to 100 ms each) and retry, and a writer can lose that race
+  many times in a row: measured with two workers, p99 went from ~30 ms to 1-3 s. A process that dies holding the
+  lock loses it with its file descriptor, so a crash never wedges the others.
+- Everything that may take long runs in the storage's two threads, off the event loop. The writer thread: a commit
+  that must wait for the file, and retention sweeps. The reader thread, on a connection of its own (WAL lets it run
+  while commits go on): queries, and WAL checkpoints every ``checkpoint_every`` appended rows
+  (:meth:`JournalDb.checkpoint`: two PASSIVE steps, the second under the writer lock so that the WAL can start over);
+  SQLite's automatic checkpoint, which would run inside a commit on the event loop and fsync there, is off on the
+  writer connection. A checkpoint's fsync can take long on a busy disk; in the reader thread it holds up no commit.
+
+Retention runs in the writer task, between commits: after ``sweep_every`` commits or ``sweep_interval`` seconds
 (a timer wakes the writer when idle) it deletes one batch of at most ``sweep_batch`` rows — first rows older than
 ``max_age`` (by ``received_at``), then the oldest rows (by id) beyond ``max_rows`` — as one short transaction in one
-thread hop (a second connection, driven by ``asyncio.to_thread``), and goes on batch by batch, letting waiting
-appends commit in between, until the journal is within its limits. The row count and the eviction counters live in
-``journal_meta``, kept by triggers and by the sweep in the same transactions, so that they are exact and shared by
-every process writing the file.
+thread hop, and goes on batch by batch, letting waiting appends commit in between, until the journal is within its
+limits. The row count and the eviction counters live in ``journal_meta``, kept by triggers and by the sweep in the
+same transactions, so that they are exact and shared by every process writing the file.
+
+Durability: ``synchronous=NORMAL`` in WAL mode. A committed transaction is in the WAL file (written, not fsynced)
+before ``append_exchange`` returns, so it survives the process being killed (tests/test_crash_safety.py kills -9
+under load). A power loss or kernel crash can lose the transactions since the last checkpoint, never corrupt the
+file (docs/resilience.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 import structlog
 
 from shlyuz.storage.base import ExchangeRecord, JournalQuery, JournalStats, Retention
+from shlyuz.storage.sqlite_journal import (
+    STATS_SQL,
+    JournalDb,
+    record_of,
+    row_of,
+    utc_text,
+)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS exchanges (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    http_status INTEGER NOT NULL,
-    duration_ms REAL NOT NULL,
-    sender_id TEXT,
-    service_id TEXT,
-    message_id TEXT,
-    correlation_id TEXT,
-    response_message_id TEXT,
-    remote TEXT,
-    content_type TEXT,
-    verdicts TEXT NOT NULL,
-    timings TEXT NOT NULL,
-    request BLOB,
-    response BLOB
-);
-CREATE INDEX IF NOT EXISTS exchanges_message_id ON exchanges(message_id);
-CREATE INDEX IF NOT EXISTS exchanges_response_message_id ON exchanges(response_message_id);
-CREATE INDEX IF NOT EXISTS exchanges_session_id ON exchanges(session_id);
-CREATE INDEX IF NOT EXISTS exchanges_service_id ON exchanges(service_id, id);
-CREATE INDEX IF NOT EXISTS exchanges_received_at ON exchanges(received_at);
-"""
-# One transaction, so that several processes opening one file agree: the count starts from the rows already there.
-META = """
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS exchanges_count_insert AFTER INSERT ON exchanges
-    BEGIN UPDATE journal_meta SET value = value + 1 WHERE key = 'rows'; END;
-CREATE TRIGGER IF NOT EXISTS exchanges_count_delete AFTER DELETE ON exchanges
-    BEGIN UPDATE journal_meta SET value = value - 1 WHERE key = 'rows'; END;
-INSERT OR IGNORE INTO journal_meta SELECT 'rows', count(*) FROM exchanges;
-INSERT OR IGNORE INTO journal_meta VALUES ('evicted_by_count', 0), ('evicted_by_age', 0);
-COMMIT;
-"""
 log = structlog.get_logger("shlyuz.storage")
-_DELETE_OLDER = (
-    "DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges WHERE received_at < ? ORDER BY received_at LIMIT ?)"
-)
-_DELETE_OLDEST = "DELETE FROM exchanges WHERE id IN (SELECT id FROM exchanges ORDER BY id LIMIT ?)"
-_COUNT = "UPDATE journal_meta SET value = value + ? WHERE key = ?"
-_STATS = (
-    "SELECT (SELECT value FROM journal_meta WHERE key = 'rows'), (SELECT min(received_at) FROM exchanges), "
-    "(SELECT max(received_at) FROM exchanges), (SELECT value FROM journal_meta WHERE key = 'evicted_by_count'), "
-    "(SELECT value FROM journal_meta WHERE key = 'evicted_by_age')"
-)
-
-_COLUMNS = (
-    "received_at, endpoint, session_id, outcome, http_status, duration_ms, sender_id, service_id, message_id, "
-    "correlation_id, response_message_id, remote, content_type, verdicts, timings, request, response"
-)
-_INSERT = f"INSERT INTO exchanges ({_COLUMNS}) VALUES ({', '.join('?' * 17)}) RETURNING id"
 _MAX_BATCH = 256
-
-
-def _utc(value: datetime) -> str:
-    """Timestamps are stored in UTC so that text order is time order."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _row(rec: ExchangeRecord) -> tuple[Any, ...]:
-    return (
-        _utc(rec.received_at),
-        rec.endpoint,
-        rec.session_id,
-        rec.outcome,
-        rec.http_status,
-        rec.duration_ms,
-        rec.sender_id,
-        rec.service_id,
-        rec.message_id,
-        rec.correlation_id,
-        rec.response_message_id,
-        rec.remote,
-        rec.content_type,
-        json.dumps(rec.verdicts, ensure_ascii=False, default=str),
-        json.dumps(rec.timings),
-        rec.request,
-        rec.response,
-    )
-
-
-def _record(row: aiosqlite.Row) -> ExchangeRecord:
-    return ExchangeRecord(
-        id=row["id"],
-        received_at=datetime.fromisoformat(row["received_at"]),
-        endpoint=row["endpoint"],
-        session_id=row["session_id"],
-        outcome=row["outcome"],
-        http_status=row["http_status"],
-        duration_ms=row["duration_ms"],
-        sender_id=row["sender_id"],
-        service_id=row["service_id"],
-        message_id=row["message_id"],
-        correlation_id=row["correlation_id"],
-        response_message_id=row["response_message_id"],
-        remote=row["remote"],
-        content_type=row["content_type"],
-        verdicts=json.loads(row["verdicts"]),
-        timings=json.loads(row["timings"]),
-        request=row["request"],
-        response=row["response"],
-    )
+T = TypeVar("T")
 
 
 class SqliteStorage:
@@ -152,16 +75,22 @@ class SqliteStorage:
         sweep_interval: float = 5.0,
         sweep_every: int = 500,
         sweep_batch: int = 100,
+        checkpoint_every: int = 200,
     ) -> None:
         self.path = Path(path)
         self.retention = retention if retention is not None and retention.active else None
         self._now = now or (lambda: datetime.now(timezone.utc))
         self.sweep_interval, self.sweep_every, self.sweep_batch = sweep_interval, sweep_every, sweep_batch
-        self._db: aiosqlite.Connection | None = None
-        self._sweeper: sqlite3.Connection | None = None  # used only from the writer task, in a worker thread
+        self.checkpoint_every = checkpoint_every
+        self._journal = JournalDb(self.path)
+        self._thread: ThreadPoolExecutor | None = None  # the writer connection: a commit that waits, sweeps
+        self._reads: ThreadPoolExecutor | None = None  # the reader connection: queries, checkpoints (and their fsync)
         self._queue: asyncio.Queue[tuple[ExchangeRecord, asyncio.Future[int]] | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._since_checkpoint = 0  # rows appended since the last checkpoint was started
+        self._idle = False  # the writer task waits on an empty queue: the writer connection is free
         self._stopping = False
         self._backlog = False  # the last sweep batch was full: more to delete
         self._commits = 0  # since the last sweep
@@ -170,16 +99,27 @@ class SqliteStorage:
         self._waiters: list[asyncio.Future[tuple[int, int]]] = []
         self._pass = [0, 0]  # (by age, by count) deleted for the current waiters
 
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the storage's writer thread (one hop)."""
+        if self._thread is None:
+            raise RuntimeError("storage is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the storage's reader thread: a query or a checkpoint never holds up a commit."""
+        if self._reads is None:
+            raise RuntimeError("storage is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._reads, fn, *args)
+
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a committed row survives a process crash
-        await db.execute("PRAGMA busy_timeout=5000")  # several worker processes may share the file
-        await db.executescript(SCHEMA)
-        await db.executescript(META)
-        self._db = db
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
+        try:
+            await self._run(self._journal.open)
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+            raise
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-reader")
         self._stopping = False
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
@@ -200,22 +140,33 @@ class SqliteStorage:
             if not fut.done():
                 fut.set_result((0, 0))
         self._new_waiters, self._waiters = [], []
-        if self._sweeper is not None:
-            self._sweeper.close()
-            self._sweeper = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        if self._checkpoint_task is not None:
+            await self._checkpoint_task
+            self._checkpoint_task = None
+        if self._reads is not None:
+            await asyncio.to_thread(self._reads.shutdown, True)  # the queries in flight finish first
+            self._reads = None
+        if self._thread is not None:
+            await self._run(self._journal.close)
+            self._thread.shutdown(wait=True)
+            self._thread = None
 
     async def ping(self) -> bool:
-        if self._db is None:
+        if self._reads is None:
             return False
-        async with self._db.execute("SELECT 1") as cur:
-            return (await cur.fetchone()) is not None
+        return bool(await self._read(self._journal.fetch, "SELECT 1"))
 
     async def append_exchange(self, record: ExchangeRecord) -> int:
         if self._queue is None or self._stopping:
             raise RuntimeError("storage is not open")
+        if self._idle and self._queue.empty():
+            # Nothing queued and nothing in flight on the writer connection: commit here and now, sparing the hop
+            # to the writer task and back (the group commit is for appends that arrive while a commit is going on).
+            ids = self._journal.try_insert([row_of(record)])
+            if ids is not None:
+                record.id = ids[0]
+                self._committed(1)
+                return ids[0]
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record, fut))
         return await asyncio.shield(fut)
@@ -246,20 +197,25 @@ class SqliteStorage:
             or time.monotonic() - self._last_sweep >= self.sweep_interval
         )
 
+    # -- the writer task ---------------------------------------------------------------------------------------------
     async def _write_loop(self) -> None:
-        assert self._queue is not None and self._db is not None
-        queue, db = self._queue, self._db
+        assert self._queue is not None
+        queue = self._queue
         while True:
             if (self._backlog or self._new_waiters) and queue.empty() and not self._stopping:
                 await self._sweep_step()
                 continue
-            items = [await queue.get()]
+            self._idle = queue.empty()
+            try:
+                items = [await queue.get()]
+            finally:
+                self._idle = False
             while len(items) < _MAX_BATCH and not queue.empty():
                 items.append(queue.get_nowait())
             batch = [item for item in items if item is not None]  # None only wakes the writer
             try:
                 if batch:
-                    await self._commit(db, batch)
+                    await self._commit(batch)
             finally:
                 for _ in items:
                     queue.task_done()
@@ -268,19 +224,40 @@ class SqliteStorage:
             if self._sweep_due():
                 await self._sweep_step()
 
-    async def _commit(self, db: aiosqlite.Connection, batch: list[tuple[ExchangeRecord, asyncio.Future[int]]]) -> None:
+    async def _commit(self, batch: list[tuple[ExchangeRecord, asyncio.Future[int]]]) -> None:
+        rows = [row_of(rec) for rec, _ in batch]
         try:
-            ids = await self._insert(db, [rec for rec, _ in batch])
+            ids = self._journal.try_insert(rows)  # on the event loop, never waiting
+            if ids is None:  # another writer has the file: wait for it in the writer thread
+                ids = await self._run(self._journal.insert, rows)
         except Exception as exc:  # report to every waiter; the loop goes on
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self._commits += 1
         for (rec, fut), new_id in zip(batch, ids):
             rec.id = new_id
             if not fut.done():
                 fut.set_result(new_id)
+        self._committed(len(rows))
+
+    def _committed(self, rows: int) -> None:
+        """After a commit: count it, start a checkpoint when one is due, wake the writer when a sweep is."""
+        self._commits += 1
+        self._since_checkpoint += rows
+        if self._since_checkpoint >= self.checkpoint_every and (
+            self._checkpoint_task is None or self._checkpoint_task.done()
+        ):
+            self._since_checkpoint = 0
+            self._checkpoint_task = asyncio.create_task(self._checkpoint(), name="journal-checkpoint")
+        if self._idle and self._queue is not None and self._sweep_due():
+            self._queue.put_nowait(None)  # the writer sweeps between commits
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._read(self._journal.checkpoint)
+        except Exception as exc:  # the next one tries again; appends do not depend on it
+            log.warning("journal_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _sweep_step(self) -> None:
         """One batch of retention: one transaction, one thread hop."""
@@ -289,11 +266,9 @@ class SqliteStorage:
         self._new_waiters = []
         max_age = self.retention.max_age
         try:
-            cutoff = _utc(self._now() - max_age) if max_age is not None else None
-            by_age, by_count, more = await asyncio.to_thread(
-                self._sweep_sync, cutoff, self.retention.max_rows, self.sweep_batch
-            )
-        except Exception as exc:  # e.g. the file is locked by another process for longer than busy_timeout
+            cutoff = utc_text(self._now() - max_age) if max_age is not None else None
+            by_age, by_count, more = await self._run(self._sweep_sync, cutoff, self.retention.max_rows, self.sweep_batch)
+        except Exception as exc:  # e.g. the file is locked by another program for longer than busy_timeout
             log.warning("journal_sweep_failed", error=f"{type(exc).__name__}: {exc}")
             by_age = by_count = 0
             more = False
@@ -311,37 +286,12 @@ class SqliteStorage:
             self._waiters, self._pass = [], [0, 0]
 
     def _sweep_sync(self, cutoff: str | None, max_rows: int, batch: int) -> tuple[int, int, bool]:
-        """Delete at most ``batch`` rows: older than ``cutoff`` first, then the oldest beyond ``max_rows``."""
-        if self._sweeper is None:
-            self._sweeper = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._sweeper.execute("PRAGMA busy_timeout=5000")
-        con = self._sweeper
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            by_age = by_count = 0
-            if cutoff is not None:
-                by_age = con.execute(_DELETE_OLDER, (cutoff, batch)).rowcount
-            more = by_age >= batch
-            if max_rows and not more:
-                (rows,) = con.execute("SELECT value FROM journal_meta WHERE key = 'rows'").fetchone()
-                excess = rows - max_rows
-                if excess > 0:
-                    by_count = con.execute(_DELETE_OLDEST, (min(excess, batch - by_age),)).rowcount
-                    more = excess > by_count
-            if by_age:
-                con.execute(_COUNT, (by_age, "evicted_by_age"))
-            if by_count:
-                con.execute(_COUNT, (by_count, "evicted_by_count"))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return by_age, by_count, more
+        """(writer thread) One batch, :meth:`JournalDb.sweep` (a method of its own so that benchmarks can time it)."""
+        return self._journal.sweep(cutoff, max_rows, batch)
 
+    # -- reads (reader thread, reader connection) -------------------------------------------------------------------
     async def stats(self) -> JournalStats:
-        assert self._db is not None
-        async with self._db.execute(_STATS) as cur:
-            rows, oldest, newest, by_count, by_age = await cur.fetchone()
+        ((rows, oldest, newest, by_count, by_age),) = await self._read(self._journal.fetch, STATS_SQL)
         size = 0
         for suffix in ("", "-wal"):
             try:
@@ -358,23 +308,7 @@ class SqliteStorage:
             retention=self.retention,
         )
 
-    @staticmethod
-    async def _insert(db: aiosqlite.Connection, records: list[ExchangeRecord]) -> list[int]:
-        ids: list[int] = []
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for rec in records:
-                async with db.execute(_INSERT, _row(rec)) as cur:
-                    row = await cur.fetchone()
-                    ids.append(row[0])
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        return ids
-
     async def query_exchanges(self, query: JournalQuery) -> list[ExchangeRecord]:
-        assert self._db is not None
         where: list[str] = []
         args: list[Any] = []
         if query.message_id is not None:
@@ -391,10 +325,10 @@ class SqliteStorage:
                 args.append(value)
         if query.since is not None:
             where.append("received_at >= ?")
-            args.append(_utc(query.since))
+            args.append(utc_text(query.since))
         if query.until is not None:
             where.append("received_at < ?")
-            args.append(_utc(query.until))
+            args.append(utc_text(query.until))
         if query.before_id is not None:
             where.append("id < ?")
             args.append(query.before_id)
@@ -403,11 +337,12 @@ class SqliteStorage:
         inner = "SELECT id FROM exchanges" + (" WHERE " + " AND ".join(where) if where else "")
         sql = f"SELECT * FROM exchanges WHERE id IN ({inner} ORDER BY id DESC LIMIT ?) ORDER BY id DESC"
         args.append(query.limit)
-        async with self._db.execute(sql, args) as cur:
-            return [_record(r) for r in await cur.fetchall()]
+        return [record_of(r) for r in await self._read(self._journal.fetch, sql, args)]
 
     async def get_exchange(self, exchange_id: int) -> ExchangeRecord | None:
-        assert self._db is not None
-        async with self._db.execute("SELECT * FROM exchanges WHERE id = ?", (exchange_id,)) as cur:
-            row = await cur.fetchone()
-        return _record(row) if row else None
+        rows = await self._read(self._journal.fetch, "SELECT * FROM exchanges WHERE id = ?", (exchange_id,))
+        return record_of(rows[0]) if rows else None
+
+    async def explain(self, sql: str, args: tuple[Any, ...] = ()) -> list[str]:
+        """SQLite's query plan for ``sql`` (bench/journal_scale.py shows that the journal queries use indexes)."""
+        return [r[3] for r in await self._read(self._journal.fetch, "EXPLAIN QUERY PLAN " + sql, args)]
