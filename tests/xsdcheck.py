@@ -69,7 +69,7 @@ def _target_ns(path: Path) -> str | None:
     return etree.parse(str(path), _PARSER).getroot().get("targetNamespace")
 
 
-def _root_schema(entry: Path, extras: tuple[Path, ...]) -> etree.XMLSchema:
+def _root_schema(entry: Path, extras: tuple[Path, ...], entry_ns: str = SYNC_TYPES) -> etree.XMLSchema:
     """Compile a namespace-less document that imports ``entry`` and every extra payload schema.
 
     Extras that share a namespace get one wrapper of their own (first-import rule again)."""
@@ -80,7 +80,7 @@ def _root_schema(entry: Path, extras: tuple[Path, ...]) -> etree.XMLSchema:
         by_ns[_target_ns(path)].append(path)
     with tempfile.TemporaryDirectory(prefix="shlyuz-xsd-") as tmp:
         lines = [f'<xsd:schema xmlns:xsd="{XS}">']
-        lines.append(f'<xsd:import namespace="{SYNC_TYPES}" schemaLocation={quoteattr(entry.as_uri())}/>')
+        lines.append(f'<xsd:import namespace="{entry_ns}" schemaLocation={quoteattr(entry.as_uri())}/>')
         for i, (namespace, paths) in enumerate(by_ns.items()):
             if namespace is None:  # a no-namespace schema is included, not imported
                 lines += [f"<xsd:include schemaLocation={quoteattr(p.as_uri())}/>" for p in paths]
@@ -137,7 +137,7 @@ def _build_wrappers(copy: Path) -> dict[str, Path]:
 
 
 @functools.lru_cache(maxsize=16)
-def _official(extras: tuple[Path, ...]) -> etree.XMLSchema:
+def _official(extras: tuple[Path, ...], entry_ns: str = SYNC_TYPES) -> etree.XMLSchema:
     src = reference_dir()
     with tempfile.TemporaryDirectory(prefix="shlyuz-shep-ref-") as tmp:
         copy = Path(tmp) / "shep-v10"
@@ -147,7 +147,7 @@ def _official(extras: tuple[Path, ...]) -> etree.XMLSchema:
         copy.chmod(0o755)
         wrappers = _build_wrappers(copy)
         # libxml2 compiles everything in memory: the temporary files are not needed after this.
-        return _root_schema(wrappers[SYNC_TYPES], extras)
+        return _root_schema(wrappers[entry_ns], extras, entry_ns)
 
 
 @functools.lru_cache(maxsize=16)
@@ -202,3 +202,37 @@ def is_valid_sync_body(
     except AssertionError:
         return False
     return True
+
+
+# -- AsyncChannel v10 -------------------------------------------------------------------------------------------
+ASYNC_TYPES = "http://bip.bee.kz/AsyncChannel/v10/Types"
+ASYNC_CLIENT = "http://bip.bee.kz/AsyncChannel/v10/Types/Client"
+
+
+def official_async_schema(extra_xsds: Iterable[Path | str] = (), *, client: bool = False) -> etree.XMLSchema:
+    """The official AsyncChannel contract: IAsyncChannel.xsd (SHEP's operations), or with ``client=True``
+    IAsyncChannelClient.xsd (what SHEP sends to a participant's endpoint and what it answers)."""
+    return _official(_norm(extra_xsds), ASYNC_CLIENT if client else ASYNC_TYPES)
+
+
+@functools.lru_cache(maxsize=4)
+def _own_async(client: bool) -> etree.XMLSchema:
+    entry = REPO / "schemas" / "shep" / "async" / ("async-v10-client-types.xsd" if client else "async-v10-types.xsd")
+    return _root_schema(entry, (), ASYNC_CLIENT if client else ASYNC_TYPES)
+
+
+def own_async_schema(*, client: bool = False) -> etree.XMLSchema:
+    """shlyuz's own AsyncChannel schemas (schemas/shep/async-v10-*.xsd)."""
+    return _own_async(client)
+
+
+def validate_async_body(envelope_bytes: bytes, *, client: bool = False, schema: etree.XMLSchema | None = None) -> None:
+    """Validate an AsyncChannel body (operation element, or a fault's detail element) against the official XSDs.
+    The client side (``client=True``) is chosen by the element's namespace when not given."""
+    body = sync_body(envelope_bytes)
+    if schema is None:
+        client = client or etree.QName(body).namespace == ASYNC_CLIENT
+        schema = official_async_schema(client=client)
+    if not schema.validate(body):
+        log = "\n".join(f"  line {e.line}: {e.message}" for e in schema.error_log)
+        raise AssertionError(f"{etree.QName(body).localname} is not valid:\n{log}")

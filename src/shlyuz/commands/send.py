@@ -66,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--service", required=True, help="requestInfo/serviceId")
     r.add_argument("--data", type=Path, help="XML file with the payload's root element")
 
+    from shlyuz.commands.send_async import register_async  # `shlyuz send async …`: the AsyncChannel (/bip-async/)
+
+    register_async(kinds)
+
 
 def build(args: argparse.Namespace) -> SendMessage:
     if args.kind == "gbdfl":

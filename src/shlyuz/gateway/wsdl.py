@@ -73,20 +73,21 @@ class SchemaDocs:
     ``directory`` is either the ``schemas/`` root (as returned by :func:`schemas_dir`) or its ``shep/`` directory.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, wsdl_name: str = WSDL_NAME) -> None:
         directory = Path(directory)
-        if not (directory / WSDL_NAME).is_file() and (directory / SHEP_SUBDIR / WSDL_NAME).is_file():
+        if not (directory / wsdl_name).is_file() and (directory / SHEP_SUBDIR / wsdl_name).is_file():
             directory = directory / SHEP_SUBDIR
-        wsdl_path = directory / WSDL_NAME
+        wsdl_path = directory / wsdl_name
         if not wsdl_path.is_file():
             raise SchemasNotFoundError(f"{wsdl_path} does not exist")
         self.directory = directory
+        self.wsdl_name = wsdl_name
         self._wsdl = wsdl_path.read_bytes()
         self._xsds: dict[str, bytes] = {
             p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file() and is_safe_name(p.name)
         }
         # Every reference must point at a file we serve, or a client would be sent somewhere we do not answer.
-        for name, raw in [(WSDL_NAME, self._wsdl), *self._xsds.items()]:
+        for name, raw in [(wsdl_name, self._wsdl), *self._xsds.items()]:
             for ref in self._references(parse(raw)):
                 if ref not in self._xsds:
                     raise ValueError(f"{name} references {ref!r}, which is not an XSD in {directory}")
@@ -97,8 +98,8 @@ class SchemaDocs:
         return frozenset(self._xsds)
 
     def raw(self, name: str) -> bytes | None:
-        """The file as stored (``SyncChannel.wsdl`` or an allow-listed XSD), or ``None``."""
-        if name == WSDL_NAME:
+        """The file as stored (the WSDL, ``SyncChannel.wsdl`` by default, or an allow-listed XSD), or ``None``."""
+        if name == self.wsdl_name:
             return self._wsdl
         return self._xsds.get(name) if is_safe_name(name) else None
 

@@ -28,3 +28,8 @@ ENIS_POA = "http://poa.enis.notariat.kz/v1"
 def q(ns: str, local: str) -> str:
     """Clark notation ``{ns}local``."""
     return f"{{{ns}}}{local}"
+
+# AsyncChannel v10 (kz_egov.md §1.2, §1.5): operation elements, complex types, the client side (push receiver)
+ASYNC_TYPES = "http://bip.bee.kz/AsyncChannel/v10/Types"
+ASYNC_ITYPES = "http://bip.bee.kz/AsyncChannel/v10/ITypes"
+ASYNC_CLIENT = "http://bip.bee.kz/AsyncChannel/v10/Types/Client"
