@@ -57,6 +57,13 @@ class ServiceRegistry:
                 raise ValueError(f"serviceId {sid!r} is already served by {self._by_service[sid].name}")
             self._by_service[sid] = system
 
+    def replace(self, service_id: str, system: SystemHandler) -> SystemHandler | None:
+        """Serve ``service_id`` by ``system`` instead (an external implementation replacing a built-in mock for that
+        one serviceId); return the system that served it, if any."""
+        previous = self._by_service.get(service_id)
+        self._by_service[service_id] = system
+        return previous
+
     def get(self, service_id: str) -> SystemHandler | None:
         return self._by_service.get(service_id)
 
