@@ -285,7 +285,7 @@ def test_demo_powers_of_attorney(default_fs: FixtureSet) -> None:
 
 def test_senders(default_fs: FixtureSet) -> None:
     s = default_fs.senders
-    assert list(s) == ["shlyuz-demo", "ARM_TSON", "EGOV_PORTAL", "ENIS_ONLY"]
+    assert list(s) == ["shlyuz-demo", "ARM_TSON", "EGOV_PORTAL", "ENIS_ONLY", "arm-con", "egov-portal"]
     assert s["shlyuz-demo"].password == "demo-password" and s["shlyuz-demo"].may_call("anything")
     for sid, pw in (("ARM_TSON", "tson-password"), ("EGOV_PORTAL", "portal-password")):
         assert s[sid].password == pw
@@ -293,6 +293,8 @@ def test_senders(default_fs: FixtureSet) -> None:
         assert not s[sid].may_call("OTHER")
     assert s["ENIS_ONLY"].password == "enis-only-password"
     assert s["ENIS_ONLY"].may_call("ENIS_POA_CHECK") and not s["ENIS_ONLY"].may_call("GBDFL_UniversalServiceSync")
+    assert s["arm-con"].may_call("RSHEP_DOCUMENT") and s["arm-con"].may_call("ENIS_POA_CHECK")
+    assert s["egov-portal"].may_call("ESOBES_APPLICATION") and not s["egov-portal"].may_call("RSHEP_DOCUMENT")
     assert all(x.description for x in s.values())
 
 
@@ -328,7 +330,7 @@ def test_cli_fixtures_generate_and_show(tmp_path: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert main(["fixtures", "show", "--fixtures", str(COMMITTED), "--fixtures", str(tmp_path / "small")]) == 0
     text = capsys.readouterr().out
-    assert "persons: " in text and "  deceased: " in text and "senders: 4" in text
+    assert "persons: " in text and "  deceased: " in text and "senders: 6" in text
 
 
 def test_cli_fixtures_show_reports_bad_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,15 @@ _STATUS_BY_CODE = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    # portal and State Corporation workstation (docs/portal.md, docs/workstations.md)
+    ErrorCode.ACCOUNT_NOT_FOUND: 401,
+    ErrorCode.LOGIN_FAILED: 401,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.CHALLENGE_INVALID: 401,
+    ErrorCode.PERSON_NOT_FOUND: 422,
+    ErrorCode.ORGANISATION_NOT_FOUND: 422,
+    ErrorCode.POA_NOT_FOUND: 422,
+    ErrorCode.POA_NOT_VALID: 422,
 }
 
 
