@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from shlyuz.clock import KZ
+from shlyuz.replay.export import register_export
 from shlyuz.storage.base import JournalQuery
 from shlyuz.storage.sqlite import SqliteStorage
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="print JSON (with bodies) instead of a table")
     p.set_defaults(func=run)
+    register_export(p)  # `shlyuz journal export` (docs/record-replay.md)
 
 
 async def _from_url(args: argparse.Namespace) -> list[dict[str, Any]]:
