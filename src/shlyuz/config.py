@@ -11,7 +11,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -79,6 +79,119 @@ class ServicePolicy(BaseModel):
     )
 
 
+# --- pluggable systems (issue 4, item 7): a serviceId served by an external implementation -------------------------
+
+
+class ExternalSystemSettings(BaseModel):
+    """One serviceId forwarded to an integrator's own SHEP SyncChannel endpoint instead of the built-in mock."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str = Field(description="the upstream's SyncChannel endpoint, e.g. http://127.0.0.1:9000/bip-sync/")
+    timeout: float = Field(10.0, gt=0, le=600, description="seconds for the whole upstream exchange (connect, send, read)")
+    require_signature: bool = Field(
+        False, description="the upstream's reply must be signed (data signature; WS-Security when it carries no data)"
+    )
+    sign_requests: bool = Field(False, description="sign the forwarded request with the gateway identity (WS-Security)")
+    max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest upstream reply accepted")
+    sender_id: str | None = Field(None, description="senderId to send upstream; default: the original sender's")
+    password: str | None = Field(None, description="password to send with sender_id; default: the original's")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from yarl import URL
+
+        try:
+            url = URL(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a URL ({exc})") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
+        return value
+
+
+class SystemsSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    external: dict[str, ExternalSystemSettings] = Field(
+        default_factory=dict, description="serviceId → upstream; such a serviceId is no longer served by the mock"
+    )
+
+
+class AsyncParticipantSettings(BaseModel):
+    """An async-channel participant outside shlyuz (an integrator's system): its senderId, the serviceIds it
+    serves, and where SHEP pushes its messages (no push_url: it pulls them with getMessages)."""
+
+    model_config = {"extra": "forbid"}
+
+    participant_id: str = Field(min_length=1, description="its senderId on SHEP")
+    service_ids: list[str] = Field(default_factory=list, description="REQUESTs to these serviceIds go to it")
+    push_url: str | None = Field(
+        None, pattern=r"^https?://", description="its IAsyncChannelClient endpoint (push delivery, status notifications)"
+    )
+
+
+class AsyncChannelSettings(BaseModel):
+    """The SHEP async channel (/bip-async/): outside participants and the delivery policy (docs/async.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    participants: list[AsyncParticipantSettings] = Field(default_factory=list, description="outside participants")
+    max_attempts: int = Field(5, ge=1, le=1000, description="delivery attempts before NOT_DELIVERED")
+    backoff_base: float = Field(1.0, gt=0, le=86400, description="seconds before the second attempt; doubles after")
+    backoff_max: float = Field(300.0, gt=0, le=86400, description="longest wait between two attempts (seconds)")
+    backoff_jitter: float = Field(0.2, ge=0, le=1, description="± this fraction of each wait, drawn at random")
+    lease: float = Field(60.0, gt=0, le=86400, description="seconds a worker holds a claimed delivery")
+    push_timeout: float = Field(10.0, gt=0, le=600, description="seconds to wait for a participant's endpoint")
+    poll_interval: float = Field(1.0, gt=0, le=3600, description="longest idle sleep of the delivery loop")
+    batch: int = Field(32, ge=1, le=1000, description="most deliveries one loop turn claims")
+    delivery_loop: bool = Field(True, description="run the delivery loop in this process (tests drive it by hand)")
+
+
+# --- the automatic provider (issue 4, item 4): rules deciding the provider inbox's items (docs/systems/rshep.md) --
+
+
+class ProviderRule(BaseModel):
+    """One rule: every given condition must hold; the first matching rule decides. ``manual``: wait in the inbox."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field("", description="shown in the inbox item and the log")
+    system: str | None = Field(None, description="receiving participant: esobes, elicensing or arm-rshep")
+    service: str | None = Field(None, description="service definition id, e.g. disabled-children-home-education")
+    applicant: str | None = Field(None, pattern=r"^[0-9]{12}$", description="the applicant's IIN (or BIN)")
+    person_tag: str | None = Field(None, description="a tag of the applicant (person or organisation) in the fixtures")
+    sub_flow: str | None = Field(None, description="E-licensing sub-flow: issue, reissue, extend, intra-corporate-transfer")
+    fields: dict[str, str] = Field(default_factory=dict, description="application fields that must have these values")
+    action: Literal["approve", "refuse", "manual"]
+    reason_code: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$", description="refusal ground")
+    reason: str | None = Field(None, max_length=4000, description="the motivated refusal's text")
+
+
+def _default_provider_rules() -> list[ProviderRule]:
+    return [
+        ProviderRule(name="deceased applicant", person_tag="deceased", action="refuse", reason_code="APPLICANT_DECEASED",
+                     reason="The applicant is registered as deceased in the State Database of Individuals."),
+        ProviderRule(name="incapable applicant", person_tag="incapable", action="refuse",
+                     reason_code="APPLICANT_INCAPABLE",
+                     reason="The applicant is declared legally incapable; the application is filed by their guardian."),
+    ]  # fmt: skip
+
+
+class ProviderSettings(BaseModel):
+    """The provider behind the inbox: its authorised person, and the automatic provider's rules."""
+
+    model_config = {"extra": "forbid"}
+
+    bin: str = Field("001240876555", pattern=r"^[0-9]{12}$", description="the provider organisation (fixtures)")
+    authorized_iin: str | None = Field(None, pattern=r"^[0-9]{12}$", description="who signs decisions; default: the head")
+    rules: list[ProviderRule] = Field(default_factory=_default_provider_rules, description="first match decides")
+    default: Literal["approve", "refuse", "manual"] = Field("manual", description="when no rule matches")
+    default_reason_code: str = Field("GROUNDS_NOT_MET", description="refusal ground when default is refuse")
+    default_reason: str = Field("The application does not meet the grounds of the Standard (item 10).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHLYUZ_", env_nested_delimiter="__", extra="forbid")
 
@@ -110,6 +223,9 @@ class Settings(BaseSettings):
         "wss-endpoint", description="when the gateway signs its responses with WS-Security"
     )
     systems_sign_data: bool = Field(True, description="GBD FL and ENIS sign their data with an enveloped signature")
+    async_channel: AsyncChannelSettings = Field(default_factory=AsyncChannelSettings)
+    systems: SystemsSettings = Field(default_factory=SystemsSettings, description="external systems per serviceId")
+    provider: ProviderSettings = Field(default_factory=ProviderSettings, description="the provider inbox's automatic rules")
 
     @classmethod
     def settings_customise_sources(

@@ -132,6 +132,136 @@ class ErrorCode(str, enum.Enum):
     UNAUTHENTICATED = ("UNAUTHENTICATED", FaultKind.CLIENT, "A JSON API call needs a valid login (bearer token) and had none.")
     FORBIDDEN = ("FORBIDDEN", FaultKind.CLIENT, "The logged-in user or operator may not do this.")
     CONFLICT = ("CONFLICT", FaultKind.CLIENT, "The resource is not in a state that allows this (e.g. already decided).")
+    # e-government documents (egov/documents.py: Application, Decision)
+    DOCUMENT_INVALID = (
+        "DOCUMENT_INVALID",
+        FaultKind.CLIENT,
+        "An Application or Decision document does not match its schema (schemas/egov): wrong root, unknown, missing, repeated or malformed element (the message names it).",
+    )
+    # portal (egov.kz) and the State Corporation workstation (АРМ ИИС ЦОН)
+    PERSON_NOT_FOUND = (
+        "PERSON_NOT_FOUND",
+        FaultKind.CLIENT,
+        "The IIN is not in GBD FL (the fixtures' persons): the portal cannot register it, the State Corporation cannot accept an application for it.",
+    )
+    ORGANISATION_NOT_FOUND = (
+        "ORGANISATION_NOT_FOUND",
+        FaultKind.CLIENT,
+        "The BIN is not an organisation of the fixtures, or the person is not its head or employee.",
+    )
+    ACCOUNT_NOT_FOUND = (
+        "ACCOUNT_NOT_FOUND",
+        FaultKind.CLIENT,
+        "Portal login by IIN (or IIN/BIN) + password for an IIN that has no portal account: register first.",
+    )
+    LOGIN_FAILED = (
+        "LOGIN_FAILED",
+        FaultKind.CLIENT,
+        "The password does not match the account (portal user or State Corporation operator).",
+    )
+    TOKEN_EXPIRED = (
+        "TOKEN_EXPIRED",
+        FaultKind.CLIENT,
+        "The bearer token was valid but has expired on the gateway clock: log in again.",
+    )
+    CHALLENGE_INVALID = (
+        "CHALLENGE_INVALID",
+        FaultKind.CLIENT,
+        "EDS login: the nonce is unknown, already used or expired, or the signed document does not carry the nonce it was given.",
+    )
+    POA_NOT_FOUND = (
+        "POA_NOT_FOUND",
+        FaultKind.CLIENT,
+        "ENIS has no power of attorney with this number (or for these parties).",
+    )
+    POA_NOT_VALID = (
+        "POA_NOT_VALID",
+        FaultKind.CLIENT,
+        "ENIS found the power of attorney but it may not be used: expired, revoked, not yet valid, not notarised, other parties, or (for a PoA entered by the operator) out of its dates; the message carries ENIS's verdict.",
+    )
+    # pluggable systems: a serviceId forwarded to an external implementation (systems/external.py)
+    UPSTREAM_UNAVAILABLE = (
+        "UPSTREAM_UNAVAILABLE",
+        FaultKind.SERVER,
+        "An external system (systems.external) could not be reached: connection refused or reset, name not resolved, or it answered HTTP 502/503/504.",
+    )
+    UPSTREAM_TIMEOUT = (
+        "UPSTREAM_TIMEOUT",
+        FaultKind.SERVER,
+        "An external system did not answer within its configured timeout (systems.external.*.timeout).",
+    )
+    UPSTREAM_BAD_RESPONSE = (
+        "UPSTREAM_BAD_RESPONSE",
+        FaultKind.SERVER,
+        "An external system answered something that is not a SyncChannel reply: an HTTP status other than 200/500 (and 502-504), unsafe or malformed XML, not a SendMessageResponse or a fault, an unknown status code, or a fault with HTTP 200.",
+    )
+    UPSTREAM_RESPONSE_TOO_LARGE = (
+        "UPSTREAM_RESPONSE_TOO_LARGE",
+        FaultKind.SERVER,
+        "An external system's reply exceeds its cap (systems.external.*.max_response_bytes).",
+    )
+    UPSTREAM_FAULT = (
+        "UPSTREAM_FAULT",
+        FaultKind.SERVER,
+        "An external system answered a SOAP fault; the message names the upstream and quotes its fault, errorData holds its errorCode.",
+    )
+    UPSTREAM_SIGNATURE_MISSING = (
+        "UPSTREAM_SIGNATURE_MISSING",
+        FaultKind.SERVER,
+        "An external system configured with require_signature answered without the signature: no enveloped signature in its data (or, for a reply without data, no WS-Security).",
+    )
+    UPSTREAM_SIGNATURE_INVALID = (
+        "UPSTREAM_SIGNATURE_INVALID",
+        FaultKind.SERVER,
+        "An external system's reply signature failed verification (digest or value mismatch, untrusted, expired or revoked certificate, wrong key usage, unsupported algorithm); errorData holds the verifier's code, e.g. CERT_UNTRUSTED.",
+    )
+    # record and replay (docs/record-replay.md)
+    REPLAY_NO_MATCH = (
+        "REPLAY_NO_MATCH",
+        FaultKind.CLIENT,
+        "shlyuz replay --serve: no recorded exchange matches the request (endpoint, serviceId and masked body, nor serviceId and payload key fields); the message names the closest recorded ones.",
+    )
+    # async channel (/bip-async/, docs/async.md)
+    ASYNC_CORRELATION_REQUIRED = (
+        "ASYNC_CORRELATION_REQUIRED",
+        FaultKind.CLIENT,
+        "A RESPONSE, NOTIFICATION or UPDATE was sent without messageInfo/correlationId (the REQUEST's messageId).",
+    )
+    ASYNC_CORRELATION_NOT_ALLOWED = (
+        "ASYNC_CORRELATION_NOT_ALLOWED",
+        FaultKind.CLIENT,
+        "A REQUEST was sent with a correlationId: a REQUEST starts a chain, SHEP assigns its correlationId.",
+    )
+    ASYNC_CORRELATION_UNKNOWN = (
+        "ASYNC_CORRELATION_UNKNOWN",
+        FaultKind.CLIENT,
+        "messageInfo/correlationId names no message the async channel has accepted.",
+    )
+    ASYNC_NOT_A_PARTY = (
+        "ASYNC_NOT_A_PARTY",
+        FaultKind.CLIENT,
+        "The sender is not a party of the chain it answers: only the recipient of a REQUEST may send its RESPONSE, NOTIFICATION or UPDATE.",
+    )
+    ASYNC_MESSAGE_NOT_FOUND = (
+        "ASYNC_MESSAGE_NOT_FOUND",
+        FaultKind.CLIENT,
+        "No accepted message has this messageId (and serviceId) among those the sender sent or receives.",
+    )
+    ASYNC_STATE_CONFLICT = (
+        "ASYNC_STATE_CONFLICT",
+        FaultKind.CLIENT,
+        "The delivery notification does not fit the message's state (e.g. the message's delivery is already stopped).",
+    )
+    ASYNC_DUPLICATE_MESSAGE_ID = (
+        "ASYNC_DUPLICATE_MESSAGE_ID",
+        FaultKind.CLIENT,
+        "The sender already sent a message with this messageInfo/messageId and other content (the same message again is accepted once and answered alike).",
+    )
+    ASYNC_INVALID_REQUEST = (
+        "ASYNC_INVALID_REQUEST",
+        FaultKind.CLIENT,
+        "The request is valid against the schema but not acceptable: e.g. getMessages amount below 1, or sender missing where shlyuz needs it.",
+    )
 
 
 @dataclass(eq=False)

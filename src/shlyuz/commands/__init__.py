@@ -9,4 +9,10 @@ COMMAND_MODULES = (
     "shlyuz.commands.fixtures",
     "shlyuz.commands.iin",
     "shlyuz.commands.pki",
+    "shlyuz.commands.services",
+    "shlyuz.commands.run",
+    "shlyuz.commands.record",
+    "shlyuz.commands.replay",
+    "shlyuz.commands.conform",
+    "shlyuz.commands.ncalayer",
 )

@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also trust this CA certificate (PEM; repeatable), e.g. the CA of your own test certificates",
     )
     p.add_argument(
+        "--upstream", action="append", metavar="SERVICE_ID=URL",
+        help="serve SERVICE_ID by your own implementation at URL (a SHEP SyncChannel endpoint) instead of the "
+        "built-in mock; repeatable; other options in systems.external (docs/systems/external.md)",
+    )
+    p.add_argument(
         "--workers", type=int, metavar="N",
         help="gateway processes sharing the port (default: the number of CPU cores; 1: serve in this process)",
     )
@@ -57,7 +62,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         if not pem.is_file():
             raise ConfigError(f"--trust-ca {pem}: no such file")
         settings.pki.trust_ca.append(pem)
+    for item in args.upstream or ():
+        add_upstream(settings, item)
     return settings
+
+
+def add_upstream(settings: Settings, item: str) -> None:
+    """``--upstream SERVICE_ID=URL``: the URL of systems.external.SERVICE_ID (its other settings kept or defaulted)."""
+    from pydantic import ValidationError
+
+    from shlyuz.config import ExternalSystemSettings
+
+    service_id, sep, url = item.partition("=")
+    service_id, url = service_id.strip(), url.strip()
+    if not sep or not service_id or not url:
+        raise ConfigError(f"--upstream {item!r}: expected SERVICE_ID=URL, e.g. GBDFL_UniversalServiceSync=http://127.0.0.1:9000/bip-sync/")
+    current = settings.systems.external.get(service_id)
+    try:
+        data = {**(current.model_dump() if current is not None else {}), "url": url}
+        settings.systems.external[service_id] = ExternalSystemSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"--upstream {item!r}: {exc.errors()[0]['msg']}") from None
 
 
 def banner(settings: Settings, base: str, gateway) -> str:

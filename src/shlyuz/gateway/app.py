@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -24,8 +25,19 @@ from shlyuz.storage.base import Storage
 from shlyuz.storage.records import RecordStore, SqliteRecords
 from shlyuz.storage.sqlite import SqliteStorage
 from shlyuz.systems.base import ServiceRegistry
+from shlyuz.systems.elicensing import PermitRegistrySystem
 from shlyuz.systems.enis import EnisSystem
+from shlyuz.systems.esobes import EsobesStatusSystem
+from shlyuz.systems.external import UpstreamHttp, plug_external_systems
 from shlyuz.systems.gbdfl import GbdflSystem
+from shlyuz.asyncch import http as async_http  # SHEP AsyncChannel v10 (/bip-async/)
+from shlyuz.asyncch.service import AsyncService, build_async
+from shlyuz.systems.participants import AsyncParticipant, Outbox
+from shlyuz.chains.driver import ChainDriver
+from shlyuz.gateway import sessions  # X-Shlyuz-Scope: isolated sessions (docs/sessions.md)
+from shlyuz.gateway import wiring  # inside participants and JSON APIs
+from shlyuz.services.catalogues import load_catalogues
+from shlyuz.services.loader import ServiceCatalogue
 
 log = structlog.get_logger("shlyuz.app")
 
@@ -35,6 +47,8 @@ def default_registry() -> ServiceRegistry:
     registry = ServiceRegistry()
     registry.register(GbdflSystem())
     registry.register(EnisSystem())
+    registry.register(EsobesStatusSystem())  # ESOBES_APPLICATION_STATUS (records bound in build_gateway)
+    registry.register(PermitRegistrySystem())  # ELICENSING_PERMIT_REGISTRY (records bound in build_gateway)
     return registry
 
 
@@ -53,6 +67,14 @@ class Gateway:
     records: RecordStore
     pki: Pki | None = None
     revocation: RevocationChecker | None = None
+    upstream: UpstreamHttp | None = None  # the HTTP client of the external systems (systems.external), if any
+    # -- async channel (src/shlyuz/asyncch, docs/async.md) --
+    participants: tuple[AsyncParticipant, ...] = ()  # inside participants (E-sobes, E-licensing, workstations, portal)
+    outbox: Outbox | None = None  # how inside participants send (ChannelOutbox)
+    async_channel: AsyncService | None = None  # store, routing, delivery loop, /bip-async/ endpoint
+    # -- the 15 regulations (fixtures/services) and their chain runs (src/shlyuz/chains) --
+    services: ServiceCatalogue | None = None
+    chains: ChainDriver | None = None
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -67,6 +89,7 @@ def build_gateway(
     fixtures: FixtureSet | None = None,
     pki: Pki | None = None,
     records: RecordStore | None = None,
+    participants: Sequence[AsyncParticipant] | None = None,
 ) -> Gateway:
     fixtures = fixtures if fixtures is not None else load_dirs(settings.fixture_dirs)
     senders = {**fixtures.senders, **{s.sender_id: s for s in settings.senders}}
@@ -99,6 +122,13 @@ def build_gateway(
                 name = getattr(system, "signing_identity", None)
                 if name and name not in data_signers and (signer := _signer(pki, name)) is not None:
                     data_signers[name] = signer
+    upstream = None
+    if settings.systems.external:  # a serviceId served by an integrator's own implementation replaces the mock
+        upstream = UpstreamHttp()
+        plug_external_systems(
+            registry, settings.systems.external, http=upstream, limits=settings.limits.xml(), verifier=verifier,
+            request_signer=response_signer, journal=storage.append_exchange, journal_bodies=settings.journal_bodies,
+        )  # fmt: skip
     sync = SyncPipeline(
         registry=registry,
         fixtures=fixtures,
@@ -111,7 +141,7 @@ def build_gateway(
         data_signers=data_signers,
         sign_responses=settings.sign_responses,
     )
-    return Gateway(
+    gateway = Gateway(
         settings=settings,
         fixtures=fixtures,
         senders=senders,
@@ -123,7 +153,23 @@ def build_gateway(
         records=records if records is not None else SqliteRecords(settings.database_path, now=clock.now),
         pki=pki if settings.pki.enabled else None,
         revocation=revocation,
+        upstream=upstream,
     )
+    for _, system in registry:  # mocks that keep state (E-sobes, E-licensing) read this process's record store
+        if getattr(system, "records", False) is None:
+            system.records = gateway.records
+    # -- async channel: participants, outbox, delivery (src/shlyuz/asyncch) --
+    if participants is None:
+        participants = wiring.default_participants(settings, verifier)
+    gateway.participants = tuple(participants)
+    gateway.async_channel = build_async(
+        settings, participants=gateway.participants, senders=senders, clock=clock, journal=storage,
+        records=gateway.records, fixtures=fixtures, verifier=verifier, signer=response_signer, pki=gateway.pki,
+    )  # fmt: skip
+    gateway.outbox = gateway.async_channel.outbox
+    gateway.services = load_catalogues(settings.fixture_dirs)
+    gateway.chains = ChainDriver(gateway, {s.id: s for s in gateway.services})
+    return gateway
 
 
 def pki_base_url(settings: Settings) -> str:
@@ -150,13 +196,17 @@ def _signer(pki: Pki, name: str) -> Signer | None:
 def create_app(gateway: Gateway) -> web.Application:
     app = web.Application(
         client_max_size=gateway.settings.limits.max_body_bytes + 1,
-        middlewares=[http.context_middleware, http.json_error_middleware],
+        middlewares=[http.context_middleware, http.json_error_middleware, sessions.session_middleware],
     )
     app[GATEWAY] = gateway
 
     async def on_startup(app: web.Application) -> None:
         await gateway.storage.open()
         await gateway.records.open()
+        if gateway.async_channel is not None:  # async channel: message store + delivery loop
+            await gateway.async_channel.start()
+        if gateway.upstream is not None:
+            await gateway.upstream.open()
         log.info(
             "gateway_started",
             version=__version__,
@@ -166,8 +216,14 @@ def create_app(gateway: Gateway) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
+        if gateway.chains is not None:
+            await gateway.chains.close()
         if gateway.revocation is not None:
             await gateway.revocation.close()
+        if gateway.upstream is not None:
+            await gateway.upstream.close()
+        if gateway.async_channel is not None:
+            await gateway.async_channel.stop()
         await gateway.records.close()
         await gateway.storage.close()
         log.info("gateway_stopped")
@@ -176,6 +232,9 @@ def create_app(gateway: Gateway) -> web.Application:
     app.on_cleanup.append(on_cleanup)
     http.add_routes(app, wss=gateway.pki is not None)
     admin.add_routes(app)
+    if gateway.async_channel is not None:
+        async_http.add_routes(app)
     if gateway.pki is not None:
         pki_routes.add_routes(app)
+    wiring.add_feature_routes(app, gateway)
     return app

@@ -3,7 +3,9 @@
 The mocked systems keep their state here — applications, permits, portal accounts, inbox items, counters — as JSON
 documents addressed by ``(scope, kind, key)``. ``scope`` isolates parallel test runs (a session of issue #6);
 ``"default"`` is everybody's. Every write is one atomic statement (no client-side transaction), so the same SQL runs
-on SQLite and PostgreSQL, and concurrent writers in several processes are serialised by the database:
+on SQLite and PostgreSQL, and concurrent writers in several processes are serialised by the database. Each statement runs start to finish in one
+hop to the connection's thread (``execute_fetchall``): a cursor left open between awaits would hold a read snapshot
+that makes another coroutine's write on the same connection fail at once with "database is locked":
 
 - ``put(..., expect=None)`` upserts; ``expect=0`` creates only; ``expect=n`` updates only version ``n``
   (optimistic concurrency: :class:`VersionConflict` otherwise). :func:`update` retries a read-modify-write.
@@ -173,9 +175,8 @@ class SqliteRecords:
 
     async def get(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> Record | None:
         sql = "SELECT * FROM records WHERE scope = ? AND kind = ? AND key = ?"
-        async with self.db.execute(sql, (scope, kind, key)) as cur:
-            row = await cur.fetchone()
-        return self._record(row) if row is not None else None
+        rows = await self.db.execute_fetchall(sql, (scope, kind, key))
+        return self._record(rows[0]) if rows else None
 
     async def put(
         self, kind: str, key: str, data: Mapping[str, Any], *, scope: str = DEFAULT_SCOPE, expect: int | None = None
@@ -197,8 +198,8 @@ class SqliteRecords:
                 "WHERE scope = ? AND kind = ? AND key = ? AND version = ? RETURNING *"
             )
             params = (body, now, scope, kind, key, expect)
-        async with self.db.execute(sql, params) as cur:
-            row = await cur.fetchone()
+        rows = await self.db.execute_fetchall(sql, params)
+        row = rows[0] if rows else None
         if row is None:
             current = await self.get(kind, key, scope=scope)
             raise VersionConflict(kind, key, expect or 0, current.version if current else 0)
@@ -224,26 +225,21 @@ class SqliteRecords:
                 params.append(int(value) if isinstance(value, bool) else value)
         sql += " ORDER BY updated_at, key LIMIT ?"
         params.append(max(0, int(limit)))
-        async with self.db.execute(sql, params) as cur:
-            return [self._record(row) for row in await cur.fetchall()]
+        return [self._record(row) for row in await self.db.execute_fetchall(sql, params)]
 
     async def delete(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> bool:
         sql = "DELETE FROM records WHERE scope = ? AND kind = ? AND key = ? RETURNING key"
-        async with self.db.execute(sql, (scope, kind, key)) as cur:
-            return await cur.fetchone() is not None
+        return bool(await self.db.execute_fetchall(sql, (scope, kind, key)))
 
     async def next_number(self, sequence: str, *, scope: str = DEFAULT_SCOPE) -> int:
         sql = (
             "INSERT INTO sequences VALUES (?, ?, 1) ON CONFLICT (scope, name) DO UPDATE SET "
             "value = sequences.value + 1 RETURNING value"
         )
-        async with self.db.execute(sql, (scope, sequence)) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return int(row[0])
+        rows = await self.db.execute_fetchall(sql, (scope, sequence))
+        return int(rows[0][0])
 
     async def clear_scope(self, scope: str) -> int:
-        async with self.db.execute("DELETE FROM records WHERE scope = ? RETURNING key", (scope,)) as cur:
-            deleted = len(await cur.fetchall())
-        await self.db.execute("DELETE FROM sequences WHERE scope = ?", (scope,))
+        deleted = len(await self.db.execute_fetchall("DELETE FROM records WHERE scope = ? RETURNING key", (scope,)))
+        await self.db.execute_fetchall("DELETE FROM sequences WHERE scope = ?", (scope,))
         return deleted
