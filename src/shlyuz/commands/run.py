@@ -86,10 +86,14 @@ async def _embedded(args: argparse.Namespace) -> dict[str, Any]:
     service = catalogue.find(args.service)
     await gateway.storage.open()
     await gateway.records.open()
+    if gateway.async_channel is not None:  # the chain sends the application over the async channel
+        await gateway.async_channel.start()
     try:
         driver = ChainDriver(gateway, {s.id: s for s in catalogue})
         return await driver.start(service.id, RunOptions.model_validate(options_json(args)))
     finally:
+        if gateway.async_channel is not None:
+            await gateway.async_channel.stop()
         await gateway.records.close()
         await gateway.storage.close()
 
