@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ class Gateway:
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+STOP_TIMEOUT_S = 15.0  # per part of the gateway at shutdown
 
 
 def build_gateway(
@@ -216,16 +218,23 @@ def create_app(gateway: Gateway) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
-        if gateway.chains is not None:
-            await gateway.chains.close()
-        if gateway.revocation is not None:
-            await gateway.revocation.close()
-        if gateway.upstream is not None:
-            await gateway.upstream.close()
-        if gateway.async_channel is not None:
-            await gateway.async_channel.stop()
-        await gateway.records.close()
-        await gateway.storage.close()
+        # each part gets a bounded time to stop, so that one stuck part cannot hold the whole shutdown forever;
+        # a part that overruns is named in the log (the journal, last, still commits what it accepted)
+        parts = [
+            ("chains", gateway.chains.close() if gateway.chains is not None else None),
+            ("revocation", gateway.revocation.close() if gateway.revocation is not None else None),
+            ("upstream", gateway.upstream.close() if gateway.upstream is not None else None),
+            ("async_channel", gateway.async_channel.stop() if gateway.async_channel is not None else None),
+            ("records", gateway.records.close()),
+            ("journal", gateway.storage.close()),
+        ]
+        for name, closing in parts:
+            if closing is None:
+                continue
+            try:
+                await asyncio.wait_for(closing, STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.error("stop_timed_out", part=name, seconds=STOP_TIMEOUT_S)
         log.info("gateway_stopped")
 
     app.on_startup.append(on_startup)
