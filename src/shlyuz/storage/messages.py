@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from shlyuz.shep.async_events import MessageState
+from shlyuz.storage.aiosqlite_base import AiosqliteStore
 from shlyuz.storage.records import DEFAULT_SCOPE
 
 SCHEMA = """
@@ -204,36 +205,16 @@ class MessageStore(Protocol):
         ...
 
 
-class SqliteMessages:
+class SqliteMessages(AiosqliteStore):
     """:class:`MessageStore` on SQLite (WAL, its own connection: it may share the journal's file)."""
 
+    schema = SCHEMA
+    what = "message store"
+
     def __init__(self, path: Path | str, *, now: Callable[[], datetime] | None = None) -> None:
-        self.path = path if str(path) == ":memory:" else Path(path)
+        super().__init__(path)
         self._now = now or (lambda: datetime.now(UTC))
-        self._db: aiosqlite.Connection | None = None
         self._tx = asyncio.Lock()  # one transaction at a time on this connection (per process, per store)
-
-    async def open(self) -> None:
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("message store is not open")
-        return self._db
 
     @staticmethod
     def _message(row: aiosqlite.Row) -> StoredMessage:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from shlyuz.storage.aiosqlite_base import AiosqliteStore
+
 DEFAULT_SCOPE = "default"
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # a top-level JSON field name usable in ``where``
 
@@ -131,35 +133,15 @@ def _utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-class SqliteRecords:
+class SqliteRecords(AiosqliteStore):
     """:class:`RecordStore` on SQLite (WAL; its own connection, so it may share the journal's file)."""
 
+    schema = SCHEMA
+    what = "record store"
+
     def __init__(self, path: Path | str, *, now: Callable[[], datetime] | None = None) -> None:
-        self.path = path if str(path) == ":memory:" else Path(path)
+        super().__init__(path)
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._db: aiosqlite.Connection | None = None
-
-    async def open(self) -> None:
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("record store is not open")
-        return self._db
 
     @staticmethod
     def _record(row: aiosqlite.Row) -> Record:
