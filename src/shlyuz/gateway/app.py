@@ -48,8 +48,8 @@ def default_registry() -> ServiceRegistry:
     registry = ServiceRegistry()
     registry.register(GbdflSystem())
     registry.register(EnisSystem())
-    registry.register(EsobesStatusSystem())  # ESOBES_APPLICATION_STATUS (records bound in build_gateway)
-    registry.register(PermitRegistrySystem())  # ELICENSING_PERMIT_REGISTRY (records bound in build_gateway)
+    registry.register(EsobesStatusSystem())  # ESOBES_APPLICATION_STATUS (the record store comes in HandlerContext)
+    registry.register(PermitRegistrySystem())  # ELICENSING_PERMIT_REGISTRY (the record store comes in HandlerContext)
     return registry
 
 
@@ -131,7 +131,9 @@ def build_gateway(
             registry, settings.systems.external, http=upstream, limits=settings.limits.xml(), verifier=verifier,
             request_signer=response_signer, journal=storage.append_exchange, journal_bodies=settings.journal_bodies,
         )  # fmt: skip
+    records = records if records is not None else SqliteRecords(settings.database_path, now=clock.now)
     sync = SyncPipeline(
+        records=records,
         registry=registry,
         fixtures=fixtures,
         senders=senders,
@@ -152,14 +154,11 @@ def build_gateway(
         clock=clock,
         sync=sync,
         schemas=SchemaDocs(settings.schemas_dir),
-        records=records if records is not None else SqliteRecords(settings.database_path, now=clock.now),
+        records=records,
         pki=pki if settings.pki.enabled else None,
         revocation=revocation,
         upstream=upstream,
     )
-    for _, system in registry:  # mocks that keep state (E-sobes, E-licensing) read this process's record store
-        if getattr(system, "records", False) is None:
-            system.records = gateway.records
     # -- async channel: participants, outbox, delivery (src/shlyuz/asyncch) --
     if participants is None:
         participants = wiring.default_participants(settings, verifier)

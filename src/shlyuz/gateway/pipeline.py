@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from shlyuz.storage.records import RecordStore
 from shlyuz.clock import Clock
 from shlyuz.errors import ErrorCode, FaultKind, ShlyuzError
 from shlyuz.fixtures.models import Sender
@@ -84,8 +85,10 @@ class SyncPipeline:
         response_signer: Signer | None = None,
         data_signers: dict[str, Signer] | None = None,
         sign_responses: str = "wss-endpoint",
+        records: RecordStore | None = None,
     ) -> None:
         self.registry = registry
+        self.records = records
         self.fixtures = fixtures
         self.senders = senders
         self.clock = clock
@@ -150,6 +153,7 @@ class SyncPipeline:
             now=self.clock.now,
             session_id=ex.session_id,
             response_message_id=ex.response_message_id,
+            records=self.records,
         )
         try:
             ex.result = await ex.system.handle(ex.request, ctx)

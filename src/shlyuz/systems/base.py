@@ -17,16 +17,19 @@ from lxml import etree
 
 from shlyuz.fixtures.store import FixtureSet
 from shlyuz.shep.events import Status, SyncRequest
+from shlyuz.storage.records import RecordStore
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
-    """What a system may use: the fixtures, the gateway's clock and its identity for the exchange."""
+    """What a system may use: the fixtures, the gateway's clock, its identity for the exchange, and the record store
+    where stateful mocks (E-sobes, E-licensing) keep what they know (None: a system without state)."""
 
     fixtures: FixtureSet
     now: Callable[[], datetime]
     session_id: str
     response_message_id: str
+    records: RecordStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,7 @@ class PermitRegistrySystem:
     signing_identity: str = "system/ELICENSING"
 
     async def handle(self, request: SyncRequest, ctx: HandlerContext) -> HandlerResult:
-        records: RecordStore | None = getattr(ctx, "records", None) or self.records
+        records = ctx.records or self.records  # self.records: a handler used on its own, outside a gateway
         if records is None:
             raise RuntimeError("E-licensing has no record store")
         fields: dict[str, str] = {}

@@ -165,7 +165,7 @@ class EsobesStatusSystem:
     signing_identity: str = field(default="system/ESOBES")
 
     async def handle(self, request: SyncRequest, ctx: HandlerContext) -> HandlerResult:
-        records: RecordStore | None = getattr(ctx, "records", None) or self.records
+        records = ctx.records or self.records  # self.records: a handler used on its own, outside a gateway
         if records is None:
             raise RuntimeError("E-sobes has no record store")
         fields: dict[str, str] = {}
