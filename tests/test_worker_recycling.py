@@ -82,3 +82,12 @@ async def test_watch_memory_asks_once_when_the_growth_passes_the_limit():
 
 def test_rss_is_read_from_proc():
     assert workers.rss_bytes() > 10 * 2**20 and Path("/proc/self/statm").exists()
+
+
+def test_the_recycle_limit_is_a_setting(tmp_path):
+    """``worker_recycle_rss_mb`` reaches the supervisor; 0 turns recycling off."""
+    from shlyuz.config import Settings
+
+    assert workers.Supervisor(Settings(data_dir=tmp_path, worker_recycle_rss_mb=200), 1).options["recycleRssMb"] == 200
+    assert workers.Supervisor(Settings(data_dir=tmp_path, worker_recycle_rss_mb=0), 1).options["recycleRssMb"] is None
+    assert workers.Supervisor(Settings(data_dir=tmp_path), 1).options["recycleRssMb"] == 512

@@ -201,6 +201,10 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
         description="gateway processes sharing the port (SO_REUSEPORT); 1 serves in-process; default: CPU cores",
     )
+    worker_recycle_rss_mb: float = Field(
+        512.0, ge=0, le=1_000_000,
+        description="a worker whose RSS grew by more than this many MiB since it started listening is replaced (0: never)",
+    )
     data_dir: Path = Field(Path("var"), description="where the journal database and generated material live")
     database: str | None = Field(None, description="journal database path; default DATA_DIR/shlyuz.db")
     fixtures: list[Path] = Field(

@@ -24,7 +24,7 @@ Between the supervisor and a worker:
 Signals: SIGTERM stops a worker gracefully (in-flight requests finish, the journal writer flushes). Workers ignore
 SIGINT: Ctrl-C in a terminal signals the whole process group, and shutdown is the supervisor's to run.
 
-Recycling: a worker whose RSS has grown by more than ``recycle_rss_mb`` since it started listening asks to be
+Recycling: a worker whose RSS has grown by more than ``worker_recycle_rss_mb`` (a setting, 512 MiB) since it started listening asks to be
 replaced. The supervisor starts a new worker in the same slot and, once that one listens, stops the old one
 gracefully (SIGTERM: in-flight requests finish), so the port never lacks a listener. This bounds what nothing else
 can: lxml interns every element and attribute name it ever parsed in a per-thread dictionary that is never emptied,
@@ -43,7 +43,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiohttp import web
@@ -59,7 +59,6 @@ READY_TIMEOUT = 120.0  # seconds a new worker gets to listen (it loads fixtures 
 EARLY_DEATH_S = 10.0  # a worker that dies sooner than this after its start died "at start"
 MAX_EARLY_DEATHS = 5  # that many early deaths in a row of one worker: the supervisor gives up
 KILL_GRACE = 10.0  # seconds beyond shutdown_timeout before a worker that does not stop is killed
-RECYCLE_RSS_MB = 512.0  # RSS growth since listening that makes a worker ask to be replaced
 MEMORY_CHECK_S = 10.0  # how often a worker reads its RSS
 
 Announce = Callable[[Settings, str, Gateway, list[int]], None]
@@ -135,13 +134,15 @@ class Supervisor:
         *,
         command: Command = worker_command,
         ready_timeout: float = READY_TIMEOUT,
-        recycle_rss_mb: float | None = RECYCLE_RSS_MB,
+        recycle_rss_mb: float | None | Literal["settings"] = "settings",
         memory_check_s: float = MEMORY_CHECK_S,
     ) -> None:
         self.settings = settings
         self.count = count
         self.command = command
         self.ready_timeout = ready_timeout
+        if recycle_rss_mb == "settings":  # the setting; 0 there means never
+            recycle_rss_mb = settings.worker_recycle_rss_mb or None
         self.options = {"recycleRssMb": recycle_rss_mb, "memoryCheckS": memory_check_s}  # None: never recycle
         self.recycled = 0  # workers replaced on their own request
         self._retirements: set[asyncio.Task[None]] = set()  # old workers being stopped after their successor listens
