@@ -30,6 +30,7 @@ from shlyuz.shep.async_states import STATUS_MESSAGES, IllegalTransition, transit
 from shlyuz.shep.events import DataKind
 from shlyuz.storage.messages import MessageStore, StatusStep, StoredMessage
 from shlyuz.storage.records import DEFAULT_SCOPE
+from shlyuz.storage.scope import resolve
 from shlyuz.systems.participants import Outgoing
 
 DEFAULT_AMOUNT = 100
@@ -268,7 +269,7 @@ class ChannelOutbox:
     def __init__(self, channel: AsyncChannel) -> None:
         self.channel = channel
 
-    async def send(self, sender_id: str, message: Outgoing, *, scope: str = DEFAULT_SCOPE) -> str:
+    async def send(self, sender_id: str, message: Outgoing, *, scope: str | None = None) -> str:
         stored = await self.channel.accept(
             Submission(
                 sender_id=sender_id,
@@ -278,7 +279,7 @@ class ChannelOutbox:
                 payload=message.payload or None,
                 correlation_id=message.correlation_id,
                 properties=tuple(message.properties),
-                scope=scope,
+                scope=resolve(scope),  # None: the session of the request that sends it
             )
         )
         return stored.message_id

@@ -326,6 +326,7 @@ class DeliveryEngine:
             verdicts={kind: verdict},
             request=attempt.request if self.journal_bodies else None,
             response=attempt.response if self.journal_bodies else None,
+            scope=message.scope,  # the delivery loop is no request: the message's session
         )
         try:
             await self.journal.append_exchange(record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +48,7 @@ from shlyuz.shep.async_writer import (
 )
 from shlyuz.shep.events import ErrorInfo, SenderInfo
 from shlyuz.storage.base import ExchangeRecord
+from shlyuz.storage.scope import current_scope
 from shlyuz.xml.safe import XmlLimits
 
 log = structlog.get_logger("shlyuz.async")
@@ -170,11 +171,12 @@ class AsyncEndpoint:
         assert ex.sender is not None
         now = self.clock.now()
         sender_id = ex.sender.sender_id
+        scope = current_scope()  # the request's session (X-Shlyuz-Scope): its messages are the only ones it sees
         req = ex.request
         if isinstance(req, WireMessage):
             if req.info.message_type is MessageType.REQUEST:
                 auth.authorize(ex.sender, req.info.service_id)
-            stored = await self.channel.accept(submission(sender_id, req, ex.session_id))
+            stored = await self.channel.accept(replace(submission(sender_id, req, ex.session_id), scope=scope))
             ex.response_message_id = stored.message_id
             ex.verdicts["async"] = {"recipient": stored.recipient_id, "mode": stored.mode,
                                     "correlationId": stored.correlation_id}  # fmt: skip
@@ -183,14 +185,14 @@ class AsyncEndpoint:
                 sign_envelope=self.sign_envelope,
             )
         elif isinstance(req, GetMessagesRequest):
-            found = await self.channel.pull(sender_id, req)
+            found = await self.channel.pull(sender_id, req, scope=scope)
             ex.verdicts["async"] = {"messages": [m.message_id for m in found]}
             ex.reply = write_get_messages_response(
                 GetMessagesResponse(now, ex.session_id, tuple(to_wire(m) for m in found)),
                 sign_envelope=self.sign_envelope,
             )
         elif isinstance(req, GetMessageStatusRequest):
-            m = await self.channel.status(sender_id, req.message_id)
+            m = await self.channel.status(sender_id, req.message_id, scope=scope)
             ex.verdicts["async"] = {"messageState": m.state.value}
             status = MessageStatusInfo(m.state.value, m.status_message, m.state_changed_at.astimezone(now.tzinfo))
             ex.reply = write_get_message_status_response(
@@ -198,7 +200,7 @@ class AsyncEndpoint:
             )
         else:
             assert isinstance(req, SendDeliveryNotificationRequest)
-            m = await self.channel.delivery_notification(sender_id, req.notification)
+            m = await self.channel.delivery_notification(sender_id, req.notification, scope=scope)
             ex.verdicts["async"] = {"messageState": m.state.value}
             ex.reply = write_delivery_notification_response(
                 SendDeliveryNotificationResponse(new_id(), now, ex.session_id), sign_envelope=self.sign_envelope

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--message-id")
     p.add_argument("--service")
     p.add_argument("--sender")
-    p.add_argument("--session")
+    p.add_argument("--session", help="the SHEP sessionId")
+    p.add_argument("--scope", help="the isolated session (X-Shlyuz-Scope) the exchanges belong to")
     p.add_argument("--outcome", help="SCSS001, SCSE001 or an error code")
     p.add_argument("--since", type=datetime.fromisoformat, help="ISO date-time with zone")
     p.add_argument("--until", type=datetime.fromisoformat, help="ISO date-time with zone")
@@ -41,7 +42,7 @@ async def _from_url(args: argparse.Namespace) -> list[dict[str, Any]]:
         k: v
         for k, v in {
             "messageId": args.message_id, "serviceId": args.service, "sender": args.sender,
-            "sessionId": args.session, "outcome": args.outcome,
+            "sessionId": args.session, "scope": args.scope, "outcome": args.outcome,
             "from": args.since.isoformat() if args.since else None,
             "to": args.until.isoformat() if args.until else None,
             "limit": str(args.limit), "bodies": "true" if args.json else "false",
@@ -65,7 +66,8 @@ async def _from_db(args: argparse.Namespace) -> list[dict[str, Any]]:
         records = await storage.query_exchanges(
             JournalQuery(
                 message_id=args.message_id, service_id=args.service, sender_id=args.sender,
-                session_id=args.session, outcome=args.outcome, since=args.since, until=args.until, limit=args.limit,
+                session_id=args.session, scope=args.scope, outcome=args.outcome, since=args.since, until=args.until,
+                limit=args.limit,
             )
         )
     finally:
@@ -82,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
-    header = ("id", "received", "sender", "serviceId", "messageId", "outcome", "ms")
+    scopes = any(r.get("scope", "default") != "default" for r in rows)  # the column only when sessions are in it
+    header = ("id", "received", *(("scope",) if scopes else ()), "sender", "serviceId", "messageId", "outcome", "ms")
     table = [header] + [
         (
-            str(r["id"]), r["received_at"].replace("T", " "), r["sender_id"] or "-", r["service_id"] or "-",
-            (r["message_id"] or "-")[:36], r["outcome"], f"{r['duration_ms']:.1f}",
+            str(r["id"]), r["received_at"].replace("T", " "), *((r.get("scope") or "default",) if scopes else ()),
+            r["sender_id"] or "-", r["service_id"] or "-", (r["message_id"] or "-")[:36], r["outcome"],
+            f"{r['duration_ms']:.1f}",
         )
         for r in rows
     ]

@@ -1,4 +1,8 @@
-"""``/__admin/`` JSON API: the journal and its statistics."""
+"""``/__admin/`` JSON API: the journal and its statistics.
+
+Every entry carries its session's ``scope`` (docs/sessions.md); ``?scope=`` filters by it, and a request made in a
+session (``X-Shlyuz-Scope``) sees only that session's entries.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from shlyuz.errors import ErrorCode
 from shlyuz.gateway.http import json_error
+from shlyuz.gateway.sessions import HEADER as SCOPE_HEADER
 from shlyuz.storage.base import JournalQuery
 
 MAX_LIMIT = 1000
@@ -24,6 +29,7 @@ class JournalParams(BaseModel):
     service_id: str | None = Field(None, alias="serviceId")
     sender: str | None = None
     session_id: str | None = Field(None, alias="sessionId")
+    scope: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     outcome: str | None = None
     since: AwareDatetime | None = Field(None, alias="from")
     until: AwareDatetime | None = Field(None, alias="to")
@@ -37,6 +43,7 @@ class JournalParams(BaseModel):
             service_id=self.service_id,
             sender_id=self.sender,
             session_id=self.session_id,
+            scope=self.scope,
             outcome=self.outcome,
             since=self.since,
             until=self.until,
@@ -68,6 +75,14 @@ async def journal_list(request: web.Request) -> web.Response:
         params = JournalParams.model_validate(raw)
     except ValidationError as exc:
         return _param_error(exc)
+    # A session's own view: a request made in a session (X-Shlyuz-Scope, as `shlyuz conform` sends with every step)
+    # sees that session's exchanges only; without the header, every session's, or those of `?scope=`.
+    header = request.headers.get(SCOPE_HEADER)
+    if header is not None:
+        if params.scope is not None and params.scope != header:
+            why = f"scope: {params.scope!r} is not the session of the request ({SCOPE_HEADER}: {header})"
+            return json_error(400, ErrorCode.INVALID_PARAMETER, why)
+        params.scope = header
     gw = _gateway(request)
     records = await gw.storage.query_exchanges(params.query())
     items = [r.to_json(bodies=params.bodies, tz=gw.clock.tz) for r in records]

@@ -1,16 +1,18 @@
 """Isolated sessions: parallel test runs never share state (docs/sessions.md).
 
 A request names its session with the ``X-Shlyuz-Scope`` header (1-64 letters, digits, ``-``, ``_``). Everything the
-request does is then kept in that scope: the systems' records (applications, accounts, inbox items, chain runs), and
-the session's own time if it has one. ``/__admin/sessions/{scope}`` shows a session, sets its clock (frozen at a
-time, or moved by an offset), and resets it (all its records and its clock deleted). Without the header a request
+request does is then kept in that scope (:data:`shlyuz.storage.scope.CURRENT_SCOPE`): the systems' records
+(applications, accounts, inbox items, chain runs), the async messages it sends, its journal entries (tagged with the
+scope), and the session's own time if it has one. ``/__admin/sessions/{scope}`` shows a session, sets its clock
+(frozen at a time, or moved by an offset), and resets it (all its records and its clock deleted). Without the header a request
 works in the ``default`` scope on the gateway's clock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -19,13 +21,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from shlyuz.clock import SESSION_TIME, SessionTime
 from shlyuz.errors import ErrorCode, ShlyuzError
 from shlyuz.gateway.jsonapi import ApiError, ApiRoute
-from shlyuz.storage.records import DEFAULT_SCOPE
+from shlyuz.storage.scope import CURRENT_SCOPE, DEFAULT_SCOPE
 
 HEADER = "X-Shlyuz-Scope"
 _SCOPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 KIND, KEY = "session", "clock"
-# the scope of the request being handled (per asyncio task)
-CURRENT_SCOPE: ContextVar[str] = ContextVar("shlyuz_scope", default=DEFAULT_SCOPE)
+__all__ = ["CURRENT_SCOPE", "HEADER", "ROUTES", "session_middleware", "valid_scope"]  # CURRENT_SCOPE: storage.scope's
 
 
 def valid_scope(value: str) -> bool:
@@ -84,6 +85,21 @@ class SessionOut(BaseModel):
     offset_seconds: float = Field(0.0, alias="offsetSeconds")
 
 
+class SettleIn(BaseModel):
+    """How long to wait at most for the session's async deliveries to be done."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    timeout_seconds: float = Field(10.0, alias="timeoutSeconds", gt=0, le=60)
+
+
+class SettleOut(BaseModel):
+    scope: str
+    settled: bool = Field(description="nothing of the session is due for delivery or being delivered")
+    in_flight: int = Field(alias="inFlight", description="messages still due or being delivered (0 when settled)")
+    delivered: int = Field(description="deliveries this call made itself (the delivery loop makes the others)")
+
+
 class ResetOut(BaseModel):
     scope: str
     deleted_records: int = Field(alias="deletedRecords")
@@ -136,11 +152,37 @@ async def reset_session(request: web.Request) -> ResetOut:
     return ResetOut(scope=scope, deletedRecords=await gw.records.clear_scope(scope))
 
 
+async def settle(request: web.Request, body: SettleIn) -> SettleOut:
+    """Wait until the session's async channel has nothing due or under way: every message its requests sent has been
+    delivered to the participants inside shlyuz (and what they sent back, in turn), or is waiting for a later retry
+    or for an outside participant to pull it. Runs due deliveries itself too (leases keep them from being delivered
+    twice), so a scenario can look at the outcome in its next step without timing. A delivery that keeps failing is
+    not waited for beyond its next retry time; ``settled`` false after the timeout means work was still under way."""
+    gw, scope = _gateway(request), _scope(request)
+    service = gw.async_channel
+    if service is None:
+        return SettleOut(scope=scope, settled=True, inFlight=0, delivered=0)
+    deadline = asyncio.get_running_loop().time() + body.timeout_seconds
+    delivered = 0
+    pause = 0.005
+    while True:
+        # as the delivery loop would: outside the request's session and its clock (the pass may deliver other
+        # sessions' messages too, each in its own scope)
+        delivered += await asyncio.create_task(service.run_due(), context=contextvars.Context())
+        left = await service.store.in_flight(scope, gw.clock.base_now())
+        if left == 0 or asyncio.get_running_loop().time() >= deadline:
+            return SettleOut(scope=scope, settled=left == 0, inFlight=left, delivered=delivered)
+        await asyncio.sleep(pause)  # another process's delivery loop holds the lease: look again shortly
+        pause = min(pause * 2, 0.1)
+
+
 ROUTES = [
     ApiRoute("GET", "/__admin/sessions/{scope}", get_session, "A session and its time", "sessions", response=SessionOut,
              errors=(ErrorCode.INVALID_PARAMETER,)),
     ApiRoute("PUT", "/__admin/sessions/{scope}/clock", set_clock, "Set a session's time", "sessions", body=ClockIn,
              response=SessionOut),
+    ApiRoute("POST", "/__admin/sessions/{scope}/settle", settle, "Wait for the session's async deliveries", "sessions",
+             body=SettleIn, response=SettleOut, errors=(ErrorCode.INVALID_PARAMETER,)),
     ApiRoute("POST", "/__admin/sessions/{scope}/reset", reset_session, "Delete everything a session holds", "sessions",
              response=ResetOut, errors=(ErrorCode.INVALID_PARAMETER,)),
 ]  # fmt: skip

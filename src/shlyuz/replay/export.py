@@ -32,7 +32,8 @@ def register_export(journal_parser: argparse.ArgumentParser) -> None:
     p.add_argument("--message-id")
     p.add_argument("--service")
     p.add_argument("--sender")
-    p.add_argument("--session")
+    p.add_argument("--session", help="the SHEP sessionId")
+    p.add_argument("--scope", help="only this isolated session's exchanges (X-Shlyuz-Scope)")
     p.add_argument("--outcome", help="SCSS001, SCSE001 or an error code")
     p.add_argument("--since", type=datetime.fromisoformat, help="ISO date-time with zone")
     p.add_argument("--until", type=datetime.fromisoformat, help="ISO date-time with zone")
@@ -44,7 +45,7 @@ def register_export(journal_parser: argparse.ArgumentParser) -> None:
 def _filters(args: argparse.Namespace) -> dict[str, str]:
     out = {k: str(v) for k, v in {
         "messageId": args.message_id, "serviceId": args.service, "sender": args.sender, "sessionId": args.session,
-        "outcome": args.outcome, "from": args.since.isoformat() if args.since else None,
+        "scope": args.scope, "outcome": args.outcome, "from": args.since.isoformat() if args.since else None,
         "to": args.until.isoformat() if args.until else None,
     }.items() if v is not None}  # fmt: skip
     if args.recorded:
@@ -64,7 +65,8 @@ async def _from_db(args: argparse.Namespace) -> AsyncIterator[ExchangeRecord]:
         while True:
             page = await storage.query_exchanges(JournalQuery(
                 message_id=args.message_id, service_id=args.service, sender_id=args.sender, session_id=args.session,
-                outcome=args.outcome, since=args.since, until=args.until, limit=PAGE, before_id=before,
+                scope=args.scope, outcome=args.outcome, since=args.since, until=args.until, limit=PAGE,
+                before_id=before,
             ))  # fmt: skip
             for record in page:
                 yield record
@@ -88,7 +90,7 @@ def record_from_json(item: dict[str, Any]) -> ExchangeRecord:
         message_id=item.get("message_id"), correlation_id=item.get("correlation_id"),
         response_message_id=item.get("response_message_id"), remote=item.get("remote"),
         content_type=item.get("content_type"), verdicts=item.get("verdicts") or {}, timings=item.get("timings") or {},
-        request=raw("request"), response=raw("response"), id=item.get("id"),
+        request=raw("request"), response=raw("response"), id=item.get("id"), scope=item.get("scope") or "default",
     )  # fmt: skip
 
 

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from shlyuz.storage.scope import current_scope
+
 
 @dataclass(slots=True)
 class ExchangeRecord:
@@ -29,6 +31,8 @@ class ExchangeRecord:
     request: bytes | None = None
     response: bytes | None = None
     id: int | None = None
+    # the session (X-Shlyuz-Scope) the exchange belongs to: by default the scope of the request being handled
+    scope: str = field(default_factory=current_scope)
 
     def to_json(self, *, bodies: bool = True, tz: tzinfo | None = None) -> dict[str, Any]:
         out = asdict(self)
@@ -47,6 +51,7 @@ class JournalQuery:
     service_id: str | None = None
     sender_id: str | None = None
     session_id: str | None = None
+    scope: str | None = None  # the session (X-Shlyuz-Scope); None: every scope
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None

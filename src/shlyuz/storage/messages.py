@@ -204,6 +204,11 @@ class MessageStore(Protocol):
         """The earliest ``due_at`` of a delivery or notification (for the loop's sleep)."""
         ...
 
+    async def in_flight(self, scope: str, now: datetime) -> int:
+        """Messages of ``scope`` whose delivery is due by ``now`` or under way (leased): what a test waits for
+        before it looks at what the delivery did (``POST /__admin/sessions/{scope}/settle``)."""
+        ...
+
 
 class SqliteMessages(AiosqliteStore):
     """:class:`MessageStore` on SQLite (WAL, its own connection: it may share the journal's file)."""
@@ -383,6 +388,15 @@ class SqliteMessages(AiosqliteStore):
         )
         async with self._tx:
             await self.db.execute(sql, (utc(due_at) if due_at else None, error, notification_id, owner))
+
+    async def in_flight(self, scope: str, now: datetime) -> int:
+        t = utc(now)
+        sql = (
+            "SELECT count(*) FROM async_messages WHERE scope = ? AND due_at IS NOT NULL "
+            "AND (due_at <= ? OR lease_until > ?)"
+        )
+        rows = await self.db.execute_fetchall(sql, (scope, t, t))
+        return int(rows[0][0])
 
     async def next_due(self) -> datetime | None:
         sql = (

@@ -2,9 +2,12 @@
 
 The mocked systems keep their state here — applications, permits, portal accounts, inbox items, counters — as JSON
 documents addressed by ``(scope, kind, key)``. ``scope`` isolates parallel test runs (a session of issue #6);
-``"default"`` is everybody's. Every write is one atomic statement (no client-side transaction), so the same SQL runs
-on SQLite and PostgreSQL, and concurrent writers in several processes are serialised by the database. Each statement runs start to finish in one
-hop to the connection's thread (``execute_fetchall``): a cursor left open between awaits would hold a read snapshot
+``"default"`` is everybody's. A call that names no scope works in the current request's
+(:func:`shlyuz.storage.scope.current_scope`, from ``X-Shlyuz-Scope``), so the systems, the portal and the
+workstations keep each session's state apart without passing the scope around. Every write is one atomic
+statement (no client-side transaction), so the same SQL runs on SQLite and PostgreSQL, and concurrent writers in
+several processes are serialised by the database. Each statement runs start to finish in one hop to the connection's
+thread (``execute_fetchall``): a cursor left open between awaits would hold a read snapshot
 that makes another coroutine's write on the same connection fail at once with "database is locked":
 
 - ``put(..., expect=None)`` upserts; ``expect=0`` creates only; ``expect=n`` updates only version ``n``
@@ -25,8 +28,9 @@ from typing import Any, Protocol
 import aiosqlite
 
 from shlyuz.storage.aiosqlite_base import AiosqliteStore
+from shlyuz.storage.scope import DEFAULT_SCOPE, resolve
 
-DEFAULT_SCOPE = "default"
+__all__ = ["DEFAULT_SCOPE", "Record", "RecordStore", "SqliteRecords", "VersionConflict", "update"]
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # a top-level JSON field name usable in ``where``
 
 SCHEMA = """
@@ -74,10 +78,10 @@ class RecordStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def get(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> Record | None: ...
+    async def get(self, kind: str, key: str, *, scope: str | None = None) -> Record | None: ...
 
     async def put(
-        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str = DEFAULT_SCOPE, expect: int | None = None
+        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str | None = None, expect: int | None = None
     ) -> Record:
         """Write ``data`` (JSON-serialisable). ``expect``: None upsert, 0 create only, n update only version n."""
         ...
@@ -86,16 +90,16 @@ class RecordStore(Protocol):
         self,
         kind: str,
         *,
-        scope: str = DEFAULT_SCOPE,
+        scope: str | None = None,
         where: Mapping[str, str | int | float | bool | None] | None = None,
         limit: int = 100,
     ) -> list[Record]:
         """Records of ``kind`` whose top-level JSON fields equal ``where``'s values, oldest update first."""
         ...
 
-    async def delete(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> bool: ...
+    async def delete(self, kind: str, key: str, *, scope: str | None = None) -> bool: ...
 
-    async def next_number(self, sequence: str, *, scope: str = DEFAULT_SCOPE) -> int:
+    async def next_number(self, sequence: str, *, scope: str | None = None) -> int:
         """1, 2, 3 … for ``sequence`` in ``scope``; never the same number twice, across processes."""
         ...
 
@@ -110,11 +114,12 @@ async def update(
     key: str,
     change: Callable[[dict[str, Any] | None], dict[str, Any] | Awaitable[dict[str, Any]]],
     *,
-    scope: str = DEFAULT_SCOPE,
+    scope: str | None = None,
     attempts: int = 64,
 ) -> Record:
     """Read-modify-write with optimistic concurrency: ``change`` gets the current data (None: absent) and returns
     the new data; retried when another writer got there first."""
+    scope = resolve(scope)  # once: the retries stay in the scope the update started in
     for _ in range(attempts):
         current = await store.get(kind, key, scope=scope)
         new = change(dict(current.data) if current is not None else None)
@@ -155,14 +160,15 @@ class SqliteRecords(AiosqliteStore):
             updated_at=datetime.fromisoformat(row["updated_at"]),
         )
 
-    async def get(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> Record | None:
+    async def get(self, kind: str, key: str, *, scope: str | None = None) -> Record | None:
         sql = "SELECT * FROM records WHERE scope = ? AND kind = ? AND key = ?"
-        rows = await self.db.execute_fetchall(sql, (scope, kind, key))
+        rows = await self.db.execute_fetchall(sql, (resolve(scope), kind, key))
         return self._record(rows[0]) if rows else None
 
     async def put(
-        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str = DEFAULT_SCOPE, expect: int | None = None
+        self, kind: str, key: str, data: Mapping[str, Any], *, scope: str | None = None, expect: int | None = None
     ) -> Record:
+        scope = resolve(scope)
         body = json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
         now = _utc(self._now())
         if expect is None:
@@ -191,12 +197,12 @@ class SqliteRecords(AiosqliteStore):
         self,
         kind: str,
         *,
-        scope: str = DEFAULT_SCOPE,
+        scope: str | None = None,
         where: Mapping[str, str | int | float | bool | None] | None = None,
         limit: int = 100,
     ) -> list[Record]:
         sql = "SELECT * FROM records WHERE scope = ? AND kind = ?"
-        params: list[Any] = [scope, kind]
+        params: list[Any] = [resolve(scope), kind]
         for name, value in (where or {}).items():
             if not _FIELD.match(name):
                 raise ValueError(f"not a field name usable in a query: {name!r}")
@@ -209,16 +215,16 @@ class SqliteRecords(AiosqliteStore):
         params.append(max(0, int(limit)))
         return [self._record(row) for row in await self.db.execute_fetchall(sql, params)]
 
-    async def delete(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> bool:
+    async def delete(self, kind: str, key: str, *, scope: str | None = None) -> bool:
         sql = "DELETE FROM records WHERE scope = ? AND kind = ? AND key = ? RETURNING key"
-        return bool(await self.db.execute_fetchall(sql, (scope, kind, key)))
+        return bool(await self.db.execute_fetchall(sql, (resolve(scope), kind, key)))
 
-    async def next_number(self, sequence: str, *, scope: str = DEFAULT_SCOPE) -> int:
+    async def next_number(self, sequence: str, *, scope: str | None = None) -> int:
         sql = (
             "INSERT INTO sequences VALUES (?, ?, 1) ON CONFLICT (scope, name) DO UPDATE SET "
             "value = sequences.value + 1 RETURNING value"
         )
-        rows = await self.db.execute_fetchall(sql, (scope, sequence))
+        rows = await self.db.execute_fetchall(sql, (resolve(scope), sequence))
         return int(rows[0][0])
 
     async def clear_scope(self, scope: str) -> int:

@@ -318,6 +318,7 @@ class SqliteStorage:
             ("service_id", query.service_id),
             ("sender_id", query.sender_id),
             ("session_id", query.session_id),
+            ("scope", query.scope),
             ("outcome", query.outcome),
         ):
             if value is not None:

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS exchanges (
     verdicts TEXT NOT NULL,
     timings TEXT NOT NULL,
     request BLOB,
-    response BLOB
+    response BLOB,
+    scope TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX IF NOT EXISTS exchanges_message_id ON exchanges(message_id);
 CREATE INDEX IF NOT EXISTS exchanges_response_message_id ON exchanges(response_message_id);
@@ -49,6 +50,10 @@ CREATE INDEX IF NOT EXISTS exchanges_session_id ON exchanges(session_id);
 CREATE INDEX IF NOT EXISTS exchanges_service_id ON exchanges(service_id, id);
 CREATE INDEX IF NOT EXISTS exchanges_received_at ON exchanges(received_at);
 """
+# Databases made before the journal knew sessions get the column (every old row is the default scope's); run under
+# the writer lock, so one process of several opening the file adds it. The index comes after: it needs the column.
+SCOPE_COLUMN = "ALTER TABLE exchanges ADD COLUMN scope TEXT NOT NULL DEFAULT 'default'"
+SCOPE_INDEX = "CREATE INDEX IF NOT EXISTS exchanges_scope ON exchanges(scope, id)"
 # One transaction, so that several processes opening one file agree: the count starts from the rows already there.
 META = """
 BEGIN IMMEDIATE;
@@ -74,9 +79,9 @@ STATS_SQL = (
 
 _COLUMNS = (
     "received_at, endpoint, session_id, outcome, http_status, duration_ms, sender_id, service_id, message_id, "
-    "correlation_id, response_message_id, remote, content_type, verdicts, timings, request, response"
+    "correlation_id, response_message_id, remote, content_type, verdicts, timings, request, response, scope"
 )
-_INSERT = f"INSERT INTO exchanges ({_COLUMNS}) VALUES ({', '.join('?' * 17)})"
+_INSERT = f"INSERT INTO exchanges ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 
 
 def utc_text(value: datetime) -> str:
@@ -105,6 +110,7 @@ def row_of(rec: ExchangeRecord) -> tuple[Any, ...]:
         json.dumps(rec.timings),
         rec.request,
         rec.response,
+        rec.scope,
     )
 
 
@@ -128,7 +134,16 @@ def record_of(row: sqlite3.Row) -> ExchangeRecord:
         timings=json.loads(row["timings"]),
         request=row["request"],
         response=row["response"],
+        scope=row["scope"],
     )
+
+
+def migrate(con: sqlite3.Connection) -> None:
+    """(holding the writer lock) Bring a journal made by an older shlyuz up to this schema."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(exchanges)")}
+    if "scope" not in columns:
+        con.execute(SCOPE_COLUMN)
+    con.execute(SCOPE_INDEX)
 
 
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -224,6 +239,7 @@ class JournalDb:
             self.lock.acquire()
             try:
                 writer.executescript(SCHEMA)
+                migrate(writer)
                 writer.executescript(META)
             finally:
                 self.lock.release()

@@ -69,8 +69,9 @@ class Outgoing:
 
 
 class Outbox(Protocol):
-    async def send(self, sender_id: str, message: Outgoing, *, scope: str = DEFAULT_SCOPE) -> str:
-        """Accept ``message`` from ``sender_id`` (persisted when this returns) and return its messageId."""
+    async def send(self, sender_id: str, message: Outgoing, *, scope: str | None = None) -> str:
+        """Accept ``message`` from ``sender_id`` (persisted when this returns) and return its messageId. ``scope``
+        None: the current request's session (:func:`shlyuz.storage.scope.current_scope`)."""
         ...
 
 
