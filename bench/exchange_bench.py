@@ -56,6 +56,7 @@ async def main(n: int, rounds: int) -> None:
             del os.environ[key]
         settings = load_settings(data_dir=Path(tmp))
         gw = build_gateway(settings, clock=Clock())
+        await gw.records.open()  # the faults stage reads the session's fault rules there (docs/faults.md)
         iin = DEMO_IINS["applicant"]
         body = payload(ns.GBDFL_MESSAGE, "Request", {"messageId": "1", "senderCode": "bench", "iin": iin})
         unsigned = SendMessage("GBDFL_UniversalServiceSync", body).to_bytes()
@@ -84,6 +85,7 @@ async def main(n: int, rounds: int) -> None:
         if gw.revocation:
             s = gw.revocation.stats
             print(f"\nrevocation: {s.ocsp_requests} OCSP request(s), {s.cache_hits} cache hits")
+        await gw.records.close()
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ async def templates(now) -> list:
     """Three real exchange records from the pipeline: GBD FL found (signed data), ENIS, a SERVICE_NOT_FOUND fault."""
     with tempfile.TemporaryDirectory() as tmp:
         gw = build_gateway(load_settings(data_dir=Path(tmp)), clock=FixedClock(now))
+        await gw.records.open()  # the faults stage reads the session's fault rules there (docs/faults.md)
         gbdfl = payload(ns.GBDFL_MESSAGE, "Request", {"messageId": "1", "senderCode": "shlyuz-demo",
                                                       "iin": DEMO_IINS["applicant"]})  # fmt: skip
         enis = payload(ns.ENIS_POA, "PoaCheckRequest", {"poaNumber": "1", "principalIin": DEMO_IINS["applicant"]})
@@ -65,6 +66,7 @@ async def templates(now) -> list:
             out.append(outcome.record)
         if gw.revocation is not None:
             await gw.revocation.close()
+        await gw.records.close()
         return out
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import structlog
 from aiohttp import web
 
 from shlyuz.errors import ErrorCode, ShlyuzError
+from shlyuz.faults import edge as fault_edge
 from shlyuz.gateway.http import LOGGED, SOAP_CONTENT_TYPE, _read_body, json_error
 
 log = structlog.get_logger("shlyuz.http")
@@ -31,12 +33,18 @@ async def async_post(request: web.Request) -> web.Response:
         outcome = service.endpoint.refused(exc, body=b"", content_type=content_type, remote=request.remote)
     else:
         outcome = await service.endpoint.process(body, content_type, remote=request.remote)
-    await gw.storage.append_exchange(outcome.record)  # journaled before the reply leaves
+    record = outcome.record
+    decision = await fault_edge.recorded(gw.records, record.verdicts.get("fault"))  # fault injection (docs/faults.md)
+    if decision is not None and record.response is not None:
+        record = dataclasses.replace(record, response=fault_edge.wire(decision, outcome.body))
+    await gw.storage.append_exchange(record)  # journaled before the reply leaves
     log.info(
         "exchange", outcome=outcome.record.outcome, http_status=outcome.http_status, ms=outcome.record.duration_ms,
         total_ms=round((time.perf_counter() - started) * 1000, 3),
     )  # fmt: skip
     request[LOGGED] = True
+    if decision is not None:
+        return await fault_edge.deliver(request, decision, outcome.http_status, outcome.body, {"Content-Type": SOAP_CONTENT_TYPE})
     return web.Response(body=outcome.body, status=outcome.http_status, headers={"Content-Type": SOAP_CONTENT_TYPE})
 
 

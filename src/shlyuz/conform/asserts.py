@@ -139,6 +139,15 @@ def check(resp: Response, expect: Expect) -> list[str]:
                 out.append(f"expected a fault{' ' + expect.fault if expect.fault else ''}, got status {reply.status.value}")
             elif expect.status and reply.status.value != expect.status:
                 out.append(f"expected SHEP status {expect.status}, got {reply.status.value}: {reply.status_message}")
+    if expect.malformed is not None:
+        try:
+            resp.xml()
+            well_formed = True
+        except Exception:
+            well_formed = False
+        if expect.malformed == well_formed:
+            out.append(f"expected the body {'not ' if expect.malformed else ''}to be well-formed XML, "
+                       f"got {len(resp.body)} bytes: {resp.body[:80]!r}")  # fmt: skip
     for name, value in expect.header.items():
         got = resp.headers.get(name)
         if got != value:
@@ -148,6 +157,15 @@ def check(resp: Response, expect: Expect) -> list[str]:
     for c in expect.json_:
         out.extend(check_json(resp, c))
     return out
+
+
+def check_transport(expected: str, got: str | None, detail: str) -> list[str]:
+    """``expect.transport``: ``got`` is what happened instead of a reply (reset, timeout) or None (a reply came)."""
+    if got == expected:
+        return []
+    happened = "a reply" if got is None else ("the connection closed unanswered" if got == "reset" else "a timeout")
+    wanted = "the connection closed or reset unanswered" if expected == "reset" else "the step's timeout to pass"
+    return [f"expected {wanted}, got {happened} ({detail})"]
 
 
 def capture(resp: Response, name: str, c: Capture) -> tuple[str | None, str | None]:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shlyuz.faults.model import FaultRuleIn
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
@@ -49,11 +51,19 @@ class Expect(_Model):
     xpath: list[XPathCheck] = Field(default_factory=list)
     json_: list[JsonCheck] = Field(default_factory=list, alias="json")
     header: dict[str, str] = Field(default_factory=dict, description="response headers that must equal these")
+    malformed: bool | None = Field(None, description="true: the body is not well-formed XML; false: it is")
+    transport: Literal["reset", "timeout"] | None = Field(
+        None, description="no reply at all: reset (the connection closed or reset unanswered) or timeout (the "
+                          "step's timeout passed first); nothing else can be expected then",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Expect:
         if self.status and self.fault:
             raise ValueError("expect either a SHEP status or a fault, not both")
+        if self.transport and (self.http or self.status or self.fault or self.fault_contains or self.xpath or self.json_
+                               or self.header or self.malformed is not None):  # fmt: skip
+            raise ValueError("expect transport excludes every other expectation: no reply comes")
         return self
 
 
@@ -134,19 +144,27 @@ class Step(_Model):
     http: HttpRequest | None = None
     chain: ChainRequest | None = None
     journal: JournalRequest | None = None
+    faults: list[FaultRuleIn] | None = Field(
+        None, max_length=50,
+        description="fault rules (docs/faults.md) in the scenario's session: with an action, for this step only "
+                    "(installed before its request, deleted after it); alone, for the rest of the scenario",
+    )  # fmt: skip
+    timeout: float | None = Field(None, gt=0, le=600, description="seconds the step waits for its reply")
     expect: Expect = Field(default_factory=Expect)
     capture: dict[VarName, Capture] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
         actions = [n for n in ("shep", "http", "chain", "journal") if getattr(self, n) is not None]
-        if len(actions) != 1:
-            raise ValueError(f"step {self.name!r}: exactly one of shep, http, chain, journal (got {actions or 'none'})")
+        if len(actions) > 1 or not actions and self.faults is None:
+            raise ValueError(f"step {self.name!r}: exactly one of shep, http, chain, journal, or faults alone (got {actions or 'none'})")
+        if self.expect.transport and self.capture:
+            raise ValueError(f"step {self.name!r}: nothing can be captured when no reply is expected (expect transport)")
         return self
 
     @property
     def action(self) -> str:
-        return next(n for n in ("shep", "http", "chain", "journal") if getattr(self, n) is not None)
+        return next((n for n in ("shep", "http", "chain", "journal") if getattr(self, n) is not None), "faults")
 
 
 class Scenario(_Model):

@@ -8,6 +8,7 @@ fixture identities, then optionally spoiled (``tamper``), exactly as an integrat
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -121,16 +122,24 @@ class Runner:
     async def _step(self, step: Step, variables: dict[str, str], scope: str) -> StepOutcome:
         res = StepOutcome(name=step.name, action=step.action, ok=False)
         t0 = time.perf_counter()
+        installed: list[str] = []  # fault rules of this step only, deleted after it
         try:
             concrete = Step.model_validate(substitute(step.model_dump(by_alias=True, exclude_none=True), variables))
-            method, path, body, headers = self._request(concrete, scope)
-            res.request = f"{method} {path}\n{body.decode('utf-8', 'replace') if body else ''}"
-            async with self.http.request(method, self.base_url + path, data=body, headers=headers) as r:
-                raw = await r.read()
-                response = asserts.Response(r.status, dict(r.headers), raw)
-            res.status, res.response = response.status, raw.decode("utf-8", "replace")
-            res.failures = asserts.check(response, concrete.expect)
-            for name, cap in concrete.capture.items():
+            if concrete.faults is not None:
+                await self._install_faults(concrete, scope, installed)
+            if concrete.action == "faults":  # rules for the rest of the scenario: the installed list is the reply
+                raw = json.dumps({"installed": installed}).encode()
+                response: asserts.Response | None = asserts.Response(200, {"Content-Type": "application/json"}, raw)
+                installed = []
+            else:
+                response = await self._send(concrete, scope, res)
+                if installed:  # the report shows which rules were in force for this request
+                    kinds = [rule.fault.kind for rule in concrete.faults or []]
+                    res.request = f"fault rules of this step: {', '.join(f'{i} ({k})' for i, k in zip(installed, kinds))}\n" + res.request
+            if response is not None:
+                res.status, res.response = response.status, response.body.decode("utf-8", "replace")
+                res.failures += asserts.check(response, concrete.expect)
+            for name, cap in concrete.capture.items() if response is not None else ():
                 value, why = asserts.capture(response, name, cap)
                 if why:
                     res.failures.append(why)
@@ -142,9 +151,50 @@ class Runner:
             res.failures.append(f"no answer from {self.base_url}: {type(exc).__name__}: {exc}")
         except Exception as exc:  # a scenario must never crash the run: it fails, with why
             res.failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            for rule_id in installed:
+                await self._remove_fault(rule_id, scope, res)
         res.ok = not res.failures
         res.ms = round((time.perf_counter() - t0) * 1000, 1)
         return res
+
+    async def _send(self, step: Step, scope: str, res: StepOutcome) -> asserts.Response | None:
+        """The step's request; None when no reply came and ``expect.transport`` said so (or a failure noted)."""
+        method, path, body, headers = self._request(step, scope)
+        res.request = f"{method} {path}\n{body.decode('utf-8', 'replace') if body else ''}"
+        extra = {"timeout": aiohttp.ClientTimeout(total=step.timeout)} if step.timeout else {}
+        expected = step.expect.transport
+        try:
+            async with self.http.request(method, self.base_url + path, data=body, headers=headers, **extra) as r:
+                raw = await r.read()
+                response = asserts.Response(r.status, dict(r.headers), raw)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError,
+                ConnectionResetError, asyncio.TimeoutError) as exc:  # fmt: skip
+            if expected is None:
+                raise
+            got = "timeout" if isinstance(exc, asyncio.TimeoutError) else "reset"
+            res.response = f"(no reply: {type(exc).__name__}: {exc})"
+            res.failures += asserts.check_transport(expected, got, f"{type(exc).__name__}: {exc}")
+            return None
+        if expected is not None:
+            res.failures += asserts.check_transport(expected, None, f"HTTP {response.status}")
+        return response
+
+    async def _install_faults(self, step: Step, scope: str, ids: list[str]) -> None:
+        for rule in step.faults or []:
+            doc = rule.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"hits"})
+            async with self.http.post(self.base_url + "/__admin/faults", json=doc, headers={SCOPE_HEADER: scope}) as r:
+                body = await r.read()
+                if r.status != 201:
+                    raise VarError(f"fault rule not installed: HTTP {r.status} {body.decode('utf-8', 'replace')[:500]}")
+                ids.append(json.loads(body)["id"])
+
+    async def _remove_fault(self, rule_id: str, scope: str, res: StepOutcome) -> None:
+        try:
+            async with self.http.delete(f"{self.base_url}/__admin/faults/{rule_id}", headers={SCOPE_HEADER: scope}) as r:
+                await r.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            res.failures.append(f"fault rule {rule_id} not deleted after the step: {type(exc).__name__}: {exc}")
 
     def _request(self, step: Step, scope: str) -> tuple[str, str, bytes | None, dict[str, str]]:
         headers = {SCOPE_HEADER: scope}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import structlog
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from shlyuz import __version__
 from shlyuz.errors import ErrorCode, ShlyuzError
+from shlyuz.faults import edge as fault_edge
 
 log = structlog.get_logger("shlyuz.http")
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -107,8 +109,13 @@ async def sync_post(request: web.Request) -> web.Response:
             body, request.headers.get("Content-Type"), endpoint=request.path, remote=request.remote,
             require_wsse=require_wsse,
         )
+    record, decision = outcome.record, outcome.fault
+    if fault_edge.transport(decision):  # a malformed or truncated reply is journaled as it goes out
+        wire = fault_edge.wire(decision, outcome.body)
+        if wire is not outcome.body and record.response is not None:
+            record = dataclasses.replace(record, response=wire)
     # The journal entry is committed before the response leaves.
-    await gw.storage.append_exchange(outcome.record)
+    await gw.storage.append_exchange(record)
     # One log line per exchange (it replaces the access line): ms is the pipeline's time, total_ms the request's,
     # body read and journal commit included.
     log.info(
@@ -119,6 +126,8 @@ async def sync_post(request: web.Request) -> web.Response:
         total_ms=round((time.perf_counter() - started) * 1000, 3),
     )
     request[LOGGED] = True
+    if fault_edge.transport(decision):
+        return await fault_edge.deliver(request, decision, outcome.http_status, outcome.body, {"Content-Type": SOAP_CONTENT_TYPE})
     return web.Response(
         body=outcome.body,
         status=outcome.http_status,

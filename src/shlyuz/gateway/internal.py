@@ -17,6 +17,7 @@ from lxml import etree
 
 from shlyuz.client import SendMessage
 from shlyuz.errors import ErrorCode, ShlyuzError
+from shlyuz.faults.model import TRANSPORT_KINDS
 from shlyuz.shep.events import Status, SyncResponse
 from shlyuz.shep.reader import payload_root
 from shlyuz.shep.responses import Fault, read_sync_reply
@@ -72,6 +73,10 @@ async def call_sync(gateway: Gateway, sender_id: str, service_id: str, payload: 
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(**outer)
+    if outcome.fault is not None and outcome.fault.kind in TRANSPORT_KINDS:  # fault injection (docs/faults.md)
+        raise ShlyuzError(
+            ErrorCode.PROVIDER_ERROR, f"{service_id} did not answer {sender_id}: {outcome.fault.kind} (fault injected)"
+        )
     reply = read_sync_reply(outcome.body)
     if isinstance(reply, Fault):
         code = reply.error.error_code if reply.error else reply.faultcode

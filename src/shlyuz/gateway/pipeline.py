@@ -1,15 +1,17 @@
 """The stages a SyncChannel exchange goes through, and the glue that runs them.
 
-parse → authenticate → verify signatures → route → authorise → dispatch to the system → build the response.
+parse → authenticate → faults (shlyuz.faults: the session's injected faults) → verify signatures → route → authorise
+→ dispatch to the system → build the response.
 
 Each stage is an async callable over :class:`Exchange` that fills it in or raises :class:`ShlyuzError`; adding a
 stage (signature verification, fault injection, ...) is inserting it into the list. The pipeline does no I/O of its
-own beyond awaiting the system handler: the HTTP edge (``gateway.http``) reads the body, journals the record and
-writes the response.
+own beyond awaiting the system handler and reading the session's fault rules: the HTTP edge (``gateway.http``) reads
+the body, journals the record and writes the response.
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ import structlog
 from shlyuz.storage.records import RecordStore
 from shlyuz.clock import Clock
 from shlyuz.errors import ErrorCode, FaultKind, ShlyuzError
+from shlyuz.faults import stage as fault_stage
 from shlyuz.fixtures.models import Sender
 from shlyuz.fixtures.store import FixtureSet
 from shlyuz.shep import auth, ns
@@ -59,6 +62,7 @@ class Exchange:
     verdicts: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     response_message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    fault: Any = None  # the fault rule that fired on this exchange (faults.model.Decision), if any
 
 
 Stage = Callable[[Exchange], Awaitable[None]]
@@ -69,6 +73,7 @@ class Outcome:
     http_status: int
     body: bytes
     record: ExchangeRecord
+    fault: Any = None  # faults.model.Decision: the edge acts on transport faults
 
 
 class SyncPipeline:
@@ -98,9 +103,11 @@ class SyncPipeline:
         self.response_signer = response_signer
         self.data_signers = data_signers or {}
         self.sign_responses = sign_responses
+        self.fault_rng = random.Random()  # latency draws and rule probabilities (faults.model); seed it in tests
         self.stages: list[tuple[str, Stage]] = [
             ("parse", self.parse),
             ("authenticate", self.authenticate),
+            ("faults", self.faults),
             ("signature", self.signature),
             ("route", self.route),
             ("authorize", self.authorize),
@@ -120,6 +127,10 @@ class SyncPipeline:
         assert ex.request is not None
         ex.sender = auth.authenticate(ex.request.info.sender, self.senders)
 
+    async def faults(self, ex: Exchange) -> None:
+        """Fault injection: the rule of the session scope that fires on this request, if any (shlyuz.faults)."""
+        await fault_stage.run(self, ex)
+
     async def signature(self, ex: Exchange) -> None:
         """EDS: verify the WS-Security and data signatures and their certificates (gateway.signature)."""
         assert ex.request is not None
@@ -130,7 +141,9 @@ class SyncPipeline:
             ex.verdicts["signature"] = {"wsse": "present, not verified (pki disabled)" if wsse else "absent"}
             return
         try:
-            ex.verdicts["signature"] = await self.verifier.verify_request(ex.request, require_wsse=ex.require_wsse)
+            ex.verdicts["signature"] = await self.verifier.verify_request(
+                ex.request, require_wsse=ex.require_wsse, revocation_fault=fault_stage.revocation_of(ex)
+            )
         except ShlyuzError as exc:
             ex.verdicts["signature"] = {"failed": exc.code.value, "reason": exc.message}
             raise
@@ -148,6 +161,9 @@ class SyncPipeline:
 
     async def dispatch(self, ex: Exchange) -> None:
         assert ex.request is not None and ex.system is not None
+        if (injected := fault_stage.injected_result(ex)) is not None:
+            ex.result = injected
+            return
         ctx = HandlerContext(
             fixtures=self.fixtures,
             now=self.clock.now,
@@ -270,7 +286,7 @@ class SyncPipeline:
             request=ex.body if self.journal_bodies else None,
             response=response if self.journal_bodies else None,
         )
-        return Outcome(status, response, record)
+        return Outcome(status, response, record, ex.fault)
 
     def _envelope_signer(self, ex: Exchange):
         if self.response_signer is None or self.sign_responses == "never":

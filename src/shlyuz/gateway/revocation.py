@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 import structlog
@@ -23,8 +23,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from shlyuz.dsig.certcheck import RevocationStatus
 from shlyuz.errors import ErrorCode, ShlyuzError
-from shlyuz.pki.revocation import CrlError, build_ocsp_request, read_crl, read_ocsp_response
-from shlyuz.pki.store import Pki
+from shlyuz.faults.model import RevocationFault
+from shlyuz.pki.revocation import UNKNOWN, CrlError, build_ocsp_request, ocsp_error, read_crl, read_ocsp_response
+from shlyuz.pki.store import CRL_VALIDITY, Pki
 
 log = structlog.get_logger("shlyuz.revocation")
 
@@ -89,28 +90,34 @@ class RevocationChecker:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session
 
-    async def status(self, cert: x509.Certificate, issuer: x509.Certificate) -> RevocationStatus:
+    async def status(
+        self, cert: x509.Certificate, issuer: x509.Certificate, *, fault: RevocationFault | None = None
+    ) -> RevocationStatus:
+        """``fault`` (fault injection): OCSP unavailable / tryLater / unknown and the CRL fresh, stale or
+        unavailable, for this one check — the cache is neither read nor written while one is in force."""
         key = (issuer.fingerprint(hashes.SHA256()), cert.serial_number)
-        hit = self._cache.get(key)
+        hit = self._cache.get(key) if fault is None else None
         if hit is not None and hit[0] > time.monotonic():
             self.stats.cache_hits += 1
             s = hit[1]
             return RevocationStatus(s.status, "cache", s.revoked_at, s.reason)
         problems: list[str] = []
-        status = await self._ocsp(cert, issuer, problems)
+        status = await self._ocsp(cert, issuer, problems, fault)
         if status is None:
-            status = await self._crl(cert, issuer, problems)
+            status = await self._crl(cert, issuer, problems, fault)
         if status is None:
             self.stats.failures += 1
             raise ShlyuzError(
                 ErrorCode.REVOCATION_UNAVAILABLE,
                 f"the revocation status of certificate {cert.serial_number:X} is unknown: " + "; ".join(problems),
             )
-        if self.ttl > 0:
+        if self.ttl > 0 and fault is None:
             self._cache[key] = (time.monotonic() + self.ttl, status)
         return status
 
-    async def _ocsp(self, cert: x509.Certificate, issuer: x509.Certificate, problems: list[str]) -> RevocationStatus | None:
+    async def _ocsp(
+        self, cert: x509.Certificate, issuer: x509.Certificate, problems: list[str], fault: RevocationFault | None = None
+    ) -> RevocationStatus | None:
         url = _ocsp_url(cert)
         if url is None and not self._own(issuer):
             problems.append("the certificate names no OCSP responder")
@@ -119,7 +126,12 @@ class RevocationChecker:
         request = build_ocsp_request(cert, issuer, nonce)
         self.stats.ocsp_requests += 1
         try:
-            if self._own(issuer):
+            if fault is not None:
+                injected = self._ocsp_fault(fault, request, issuer, url, problems)
+                if injected is None:
+                    return None
+                der = injected
+            elif self._own(issuer):
                 assert self.pki is not None
                 der = self.pki.ocsp(request, self.now())
             else:
@@ -139,13 +151,41 @@ class RevocationChecker:
         problems.append(f"OCSP said {result.status}" + (f" ({result.error})" if result.error else ""))
         return None
 
-    async def _crl(self, cert: x509.Certificate, issuer: x509.Certificate, problems: list[str]) -> RevocationStatus | None:
+    def _ocsp_fault(
+        self, fault: RevocationFault, request: bytes, issuer: x509.Certificate, url: str | None, problems: list[str]
+    ) -> bytes | None:
+        """The responder's answer under an injected fault: none (unreachable), ``tryLater``, or a signed
+        ``unknown`` from shlyuz's own responder (another CA's responder cannot be imitated: noted as said)."""
+        where = url or "(local)"
+        if fault.ocsp == "unavailable":
+            problems.append(f"OCSP responder {where} unreachable: fault injected")
+            return None
+        if fault.ocsp == "tryLater":
+            return ocsp_error("tryLater")
+        if self._own(issuer):
+            assert self.pki is not None
+            return self.pki.ocsp(request, self.now(), status_of=lambda serial: UNKNOWN)
+        problems.append(f"OCSP said unknown (fault injected at {where})")
+        return None
+
+    async def _crl(
+        self, cert: x509.Certificate, issuer: x509.Certificate, problems: list[str], fault: RevocationFault | None = None
+    ) -> RevocationStatus | None:
         url = _crl_url(cert)
         self.stats.crl_fetches += 1
+        crl_fault = fault.crl if fault is not None else "ok"
+        if crl_fault == "unavailable":
+            problems.append(f"CRL {url or '(local)'} unreachable: fault injected")
+            return None
+        if crl_fault == "stale" and not self._own(issuer):
+            problems.append(f"CRL {url} is stale (fault injected)")
+            return None
         try:
             if self._own(issuer):
                 assert self.pki is not None
-                der = self.pki.crl(self.now())
+                # a stale CRL: the one the CA issued a validity period and an hour ago, its nextUpdate long past
+                at = self.now() - (CRL_VALIDITY + timedelta(hours=1) if crl_fault == "stale" else timedelta(0))
+                der = self.pki.crl(at)
             elif url is None:
                 problems.append("the certificate names no CRL")
                 return None

@@ -29,6 +29,7 @@ from shlyuz.dsig.enveloped import verify_enveloped
 from shlyuz.dsig.signer import Signer
 from shlyuz.dsig.wsse import verify_envelope
 from shlyuz.errors import ErrorCode, ShlyuzError
+from shlyuz.faults.model import RevocationFault
 from shlyuz.gateway.revocation import RevocationChecker
 from shlyuz.shep import ns
 from shlyuz.shep.reader import payload_root
@@ -92,12 +93,15 @@ class SignatureVerifier:
     _certs: CertCache = field(default_factory=CertCache)  # KeyInfo certificates parsed once per distinct text
 
     async def check(
-        self, cert: x509.Certificate, purposes: tuple[Purpose, ...], expected_iin: str | None = None
+        self, cert: x509.Certificate, purposes: tuple[Purpose, ...], expected_iin: str | None = None,
+        revocation_fault: RevocationFault | None = None,
     ) -> CertVerdict:
+        """``revocation_fault`` (fault injection): what OCSP and the CRL do for this check; neither cache is read or
+        written while one is in force, so it always reaches the revocation check and never outlives its request."""
         at = self.now()
         # the certificate itself: it hashes and compares as its whole DER (cheaper than a fingerprint, as exact)
         key = (cert, purposes, expected_iin)
-        hit = self._verdicts.get(key)
+        hit = self._verdicts.get(key) if revocation_fault is None else None
         if hit is not None:
             expires, valid_from, valid_to, verdict = hit
             if time.monotonic() < expires and valid_from <= at <= valid_to:
@@ -106,10 +110,10 @@ class SignatureVerifier:
         path = build_path(cert, self.trust.anchors, self.trust.intermediates)  # CERT_UNTRUSTED before any I/O
         # everything but revocation first, so an expired or misused certificate costs no OCSP round trip
         verdict = self._check_purposes(cert, purposes, at, expected_iin, None)
-        status = await self.revocation.status(cert, path[1]) if len(path) > 1 else None
+        status = await self.revocation.status(cert, path[1], fault=revocation_fault) if len(path) > 1 else None
         if status is not None:
             verdict = self._check_purposes(cert, (verdict.purpose,), at, expected_iin, status)  # type: ignore[arg-type]
-        if self.revocation.ttl > 0:
+        if self.revocation.ttl > 0 and revocation_fault is None:
             valid_from = max(c.not_valid_before_utc for c in path)
             valid_to = min(c.not_valid_after_utc for c in path)
             cached = dataclasses.replace(verdict, revocation="cache")
@@ -131,7 +135,9 @@ class SignatureVerifier:
         assert error is not None
         raise error
 
-    async def verify_request(self, request, *, require_wsse: bool) -> dict[str, Any]:
+    async def verify_request(
+        self, request, *, require_wsse: bool, revocation_fault: RevocationFault | None = None
+    ) -> dict[str, Any]:
         """Verify what the request carries; return the verdict for the journal or raise the first failure."""
         verdict: dict[str, Any] = {}
         has_wsse = any(h.tag == WSSE_SECURITY for h in request.headers)
@@ -144,7 +150,7 @@ class SignatureVerifier:
             result = verify_envelope(
                 request.envelope, cert_lookup=self.trust.lookup, allow_sha1=self.allow_sha1, certs_cache=self._certs
             )
-            cv = await self.check(result.certificate, self.wsse_purposes)
+            cv = await self.check(result.certificate, self.wsse_purposes, revocation_fault=revocation_fault)
             verdict["wsse"] = {"verified": True, "algorithm": result.algorithm, "keyRef": result.key_ref, **cv.as_dict()}
         else:
             verdict["wsse"] = "absent"
@@ -165,7 +171,7 @@ class SignatureVerifier:
                     ErrorCode.IIN_MISMATCH,
                     f"the payload has no {policy.match_iin_field!r} to compare with the signer's IIN",
                 )
-            cv = await self.check(result.certificate, ("sign",), expected_iin=expected)
+            cv = await self.check(result.certificate, ("sign",), expected_iin=expected, revocation_fault=revocation_fault)
             verdict["data"] = {"verified": True, "algorithm": result.algorithm, **cv.as_dict()}
         else:
             verdict["data"] = "absent"

@@ -27,6 +27,8 @@ def default_participants(settings: Settings, verifier: SignatureVerifier | None)
 
 def add_feature_routes(app: web.Application, gateway: Gateway) -> None:
     from shlyuz.chains import api as chains_api
+    from shlyuz.faults import api as faults_api
+    from shlyuz.faults.stage import install_async
     from shlyuz.gateway import sessions
     from shlyuz.gateway.jsonapi import add_api_routes
     from shlyuz.portal import api as portal_api
@@ -34,6 +36,9 @@ def add_feature_routes(app: web.Application, gateway: Gateway) -> None:
     from shlyuz.workstations import con, rshep_api
 
     add_api_routes(app, sessions.ROUTES)
+    add_api_routes(app, faults_api.ROUTES)
+    if gateway.async_channel is not None:  # sendMessage meets the session's fault rules too (docs/faults.md)
+        install_async(gateway.async_channel.endpoint, gateway.records)
     if gateway.chains is not None:
         app[chains_api.CHAINS] = gateway.chains
         add_api_routes(app, chains_api.ROUTES)

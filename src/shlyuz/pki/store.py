@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -382,10 +382,11 @@ class Pki:
         self._crl_cache[which] = (now, fingerprint, der)
         return der
 
-    def ocsp(self, request_der: bytes, now: datetime) -> bytes:
-        """Answer a DER OCSP request for the issuing CA (responder = the CA); never raises."""
+    def ocsp(self, request_der: bytes, now: datetime, *, status_of: Callable[[int], CertStatus] | None = None) -> bytes:
+        """Answer a DER OCSP request for the issuing CA (responder = the CA); never raises. ``status_of`` overrides
+        what the CA knows (fault injection answers ``unknown``)."""
         cert, key = self._load_ca("issuing")
-        return revocation.ocsp_respond(request_der, ca_key=key, ca_cert=cert, status_of=self.status_of, now=now,
+        return revocation.ocsp_respond(request_der, ca_key=key, ca_cert=cert, status_of=status_of or self.status_of, now=now,
                                        validity=OCSP_VALIDITY)  # fmt: skip
 
     # --- fixtures ----------------------------------------------------------------------------------------------
