@@ -47,3 +47,6 @@ def add_feature_routes(app: web.Application, gateway: Gateway) -> None:
         rshep_api.add_routes(app, rshep_api.desk_for(gateway, receiving))
     portal_api.add_routes(app)
     con.add_routes(app)
+    from shlyuz.console import web as console  # the web console at /ui/ (docs/console.md)
+
+    console.add_routes(app)
