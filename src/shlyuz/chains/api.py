@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +14,7 @@ from shlyuz.gateway.jsonapi import ApiError, ApiRoute
 from shlyuz.gateway.sessions import CURRENT_SCOPE
 
 CHAINS = web.AppKey("chains", ChainDriver)
+log = structlog.get_logger("shlyuz.chains")
 
 
 class RunOut(BaseModel):
@@ -55,10 +57,11 @@ async def start_run(request: web.Request, body: RunOptions) -> RunOut:
 
 
 async def get_run(request: web.Request) -> RunOut:
-    record = await request.app[CHAINS].get(request.match_info["run"], scope=_scope(request))
+    driver = request.app[CHAINS]
+    record = await driver.get(request.match_info["run"], scope=_scope(request))
     if record is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"no chain run {request.match_info['run']}")
-    return _out(record)
+    return _out(await _call(driver.reconcile(record, scope=_scope(request))))
 
 
 async def decide_run(request: web.Request, body: DecisionIn) -> RunOut:
@@ -71,6 +74,19 @@ async def list_runs(request: web.Request) -> RunList:
     where = {"status": status} if status else None
     records = await request.app[CHAINS].gateway.records.find("chain-run", scope=_scope(request), where=where, limit=200)
     return RunList(runs=[_out(r.data) for r in records])
+
+
+async def resume_linked_run(app: web.Application, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The inbox decided ``item``: resume the chain run linked to it (chains/link.py), in the request's session.
+    The decision stands whatever happens to the run: a failure to resume is logged, and the run stays waiting."""
+    driver = app.get(CHAINS)
+    if driver is None:
+        return None
+    try:
+        return await driver.resume_linked(item, scope=CURRENT_SCOPE.get())
+    except ShlyuzError as exc:
+        log.warning("chain_run_not_resumed", number=item.get("number"), code=exc.code.value, error=exc.message)
+        return None
 
 
 ROUTES = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shlyuz.chains import checks as C
-from shlyuz.chains import rules
+from shlyuz.chains import link, linked, rules
 from shlyuz.chains.engine import ChainRun
 from shlyuz.chains.trace import (
     Call,
@@ -46,6 +47,17 @@ SENDER_BY_CHANNEL = {"state-corp": "arm-con", "portal": "egov-portal", "provider
 SERVICE_BY_SYSTEM = {System.ESOBES: "ESOBES_APPLICATION", System.ELICENSING: "ELICENSING_PERMIT_APPLICATION",
                      System.ARM_RSHEP: "RSHEP_DOCUMENT"}  # fmt: skip
 Iin = str
+GROUND = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"  # a refusal ground's code, as the signed Decision's reason/code takes it
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a linked run stands for (chains/link.py): an application already sent over the async channel."""
+
+    source: str  # "portal"
+    id: str  # the application's record id
+    request_message_id: str  # the REQUEST's messageId (the inbox item's requestMessageId)
+    document: bytes | None = None  # the signed application, for the run's EDS checks
 
 
 class RunOptions(BaseModel):
@@ -65,7 +77,7 @@ class RunOptions(BaseModel):
     decide: Choice = "approve"
     decisions: dict[str, Choice] = Field(default_factory=dict, description="per decision step ref, e.g. 'procedure main step 5'")
     reason: str | None = Field(None, max_length=2000, description="the refusal's text when refusing")
-    ground: str | None = Field(None, max_length=40, description="the refusal ground code when refusing")
+    ground: str | None = Field(None, pattern=GROUND, description="the refusal ground code when refusing")
     start: AwareDatetime | None = Field(None, description="simulated start (default: the gateway clock)")
     clock: Literal["virtual", "accelerated", "real"] = Field(
         "virtual", description="virtual: durations pass instantly; accelerated: each step takes its simulated time "
@@ -118,7 +130,7 @@ class DecisionIn(BaseModel):
 
     approve: bool
     reason: str | None = Field(None, max_length=2000)
-    ground: str | None = Field(None, max_length=40)
+    ground: str | None = Field(None, pattern=GROUND)
     decided_by: str | None = Field(None, max_length=200)
 
 
@@ -169,7 +181,9 @@ class ChainDriver:
             raise ShlyuzError(ErrorCode.NOT_FOUND, f"no service {service_id!r}; `shlyuz services` lists them")
         return svc
 
-    async def start(self, service_id: str, options: RunOptions, *, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
+    async def start(self, service_id: str, options: RunOptions, *, scope: str = DEFAULT_SCOPE,
+                    link: Link | None = None) -> dict[str, Any]:
+        """Start a run. ``link``: the run stands for an application already sent (the portal's), see chains/link.py."""
         svc = self.service(service_id)
         if options.channel not in {c.id.value for c in svc.channels}:
             have = ", ".join(c.id.value for c in svc.channels)
@@ -187,23 +201,28 @@ class ChainDriver:
         record = {"id": run_id, "service": service_id, "applicant": options.applicant,
                   "options": options.model_dump(mode="json", by_alias=True), "startedAt": started.isoformat(),
                   "memory": memory, "answers": [], "status": "running"}  # fmt: skip
-        return await self._continue(run, svc, options, record, scope)
+        if link is not None:
+            record.update(link={"source": link.source, "id": link.id}, requestMessageId=link.request_message_id)
+        return await self._continue(run, svc, options, record, scope, document=link.document if link else None)
 
-    async def _continue(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str) -> dict[str, Any]:
+    async def _continue(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str,
+                        document: bytes | None = None) -> dict[str, Any]:  # fmt: skip
         if options.clock == "virtual":
-            return await self._drive(run, svc, options, record, scope)
+            return await self._drive(run, svc, options, record, scope, document)
         # accelerated / real: answer now; a task in this process walks the run in real time
         record["status"] = "running"
         record["trace"] = run.trace.to_json()
         await self.gateway.records.put(KIND, record["id"], record, scope=scope)
-        task = asyncio.create_task(self._background(run, svc, options, dict(record), scope), name=f"chain-{record['id']}")
+        task = asyncio.create_task(self._background(run, svc, options, dict(record), scope, document),
+                                   name=f"chain-{record['id']}")  # fmt: skip
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return record
 
-    async def _background(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str) -> None:
+    async def _background(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str,
+                          document: bytes | None = None) -> None:  # fmt: skip
         try:
-            await self._drive(run, svc, options, record, scope)
+            await self._drive(run, svc, options, record, scope, document)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # stored, never lost: the run shows what stopped it
@@ -243,31 +262,71 @@ class ChainDriver:
         assert isinstance(need, NeedStep) and need.decision
         answer = StepResult(decision=Decision(decision.approve, decision.reason, decision.ground,
                                               decision.decided_by or "workstation", self.gateway.clock.now()))  # fmt: skip
+        return await self._resume(run, svc, options, record, scope, answer)
+
+    async def _resume(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str,
+                      answer: StepResult) -> dict[str, Any]:  # fmt: skip
         record["answers"].append(answer_to_json(answer))
         run.answer(answer)
         return await self._continue(run, svc, options, record, scope)
+
+    async def resume_linked(self, item: dict[str, Any], *, scope: str = DEFAULT_SCOPE) -> dict[str, Any] | None:
+        """The inbox decided ``item``: answer the decision step of the run waiting under its REQUEST's messageId with
+        that decision (chains/link.py). Returns the run as stored after, or None when no run waits for it."""
+        decision = link.decision_of(item)
+        mid = item.get(link.LINK_FIELD)
+        if decision is None or not mid:
+            return None
+        found = await self.gateway.records.find(KIND, scope=scope, where={link.LINK_FIELD: mid, "status": "waiting"}, limit=1)
+        if not found:
+            return None
+        record = found[0].data
+        svc = self.service(record["service"])
+        options = RunOptions.model_validate(record["options"]).model_copy(update={"run_ref": record["id"]})
+        run = self._replay(svc, options, record)
+        need = run.next_need()
+        if not (isinstance(need, NeedStep) and need.decision):
+            return None
+        log.info("chain_run_resumed_by_inbox", run=record["id"], number=item.get("number"), status=item.get("status"))
+        return await self._resume(run, svc, options, record, scope, link.answer_from_item(decision, item))
+
+    async def reconcile(self, record: dict[str, Any], *, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
+        """A linked run still waiting although its inbox item was decided meanwhile (an automatic provider rule
+        decides while the message is delivered, without a person's request to resume the run): resume it now."""
+        if record.get("status") != "waiting" or not record.get(link.LINK_FIELD):
+            return record
+        taken = await linked.inbox_decision(self.gateway.records, record, scope)
+        if taken is None:
+            return record
+        return await self.resume_linked(taken[1], scope=scope) or record
 
     def _replay(self, svc: Service, options: RunOptions, record: dict[str, Any]) -> ChainRun:
         return ChainRun.replay(svc, options.channel, calendar=self.calendar, started_at=datetime.fromisoformat(record["startedAt"]),
                                answers=[answer_from_json(a) for a in record["answers"]], procedure=options.procedure,
                                facts=options.facts(record.get("memory", [])))  # fmt: skip
 
-    async def _drive(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str) -> dict[str, Any]:
+    async def _drive(self, run: ChainRun, svc: Service, options: RunOptions, record: dict[str, Any], scope: str,
+                     document: bytes | None = None) -> dict[str, Any]:  # fmt: skip
         ctx = C.CheckContext(self.gateway, svc, options, SENDER_BY_CHANNEL[options.channel])
+        if document is not None:
+            await linked.verify_submitted(self.gateway, ctx, document)
         need = run.next_need()
         while not isinstance(need, Finished):
             if isinstance(need, NeedChecks):
                 answer: list[CheckResult] | StepResult = [await C.evaluate(check, ctx) for check in need.checks]
             elif isinstance(need, NeedStep) and need.decision:
                 choice = options.decisions.get(need.ref, options.decide)
-                if choice == "wait":
+                if choice == "wait" and (taken := await linked.inbox_decision(self.gateway.records, record, scope)):
+                    answer = link.answer_from_item(*taken)  # the inbox decided before the run got here
+                elif choice == "wait":
                     record.update(status="waiting", waitingFor=need.ref)
                     break
-                approve = choice == "approve"
-                answer = StepResult(decision=Decision(approve, None if approve else options.reason,
-                                                      None if approve else options.ground, "rule"))  # fmt: skip
+                else:
+                    approve = choice == "approve"
+                    answer = StepResult(decision=Decision(approve, None if approve else options.reason,
+                                                          None if approve else options.ground, "rule"))  # fmt: skip
             elif isinstance(need, NeedProcess):
-                answer = StepResult(calls=await self._process(need, ctx, options))
+                answer = StepResult(calls=await self._process(need, ctx, options, record))
             else:
                 answer = StepResult()
             before = run.now
@@ -291,12 +350,19 @@ class ChainDriver:
                  outcome=run.trace.outcome)  # fmt: skip
         return record
 
-    async def _process(self, need: NeedProcess, ctx: C.CheckContext, options: RunOptions) -> list[Call]:
+    async def _process(self, need: NeedProcess, ctx: C.CheckContext, options: RunOptions,
+                       record: dict[str, Any]) -> list[Call]:  # fmt: skip
         """A process that sends the application over SHEP to E-sobes, E-licensing or the regional gateway
-        workstation sends it for real through the async channel (once per run); other processes are people's work."""
+        workstation sends it for real through the async channel (once per run); other processes are people's work.
+        A linked run (chains/link.py) sends nothing: the application went out already, under ``requestMessageId``."""
         targets = [s for s in need.item.systems if s in SERVICE_BY_SYSTEM]
         outbox = getattr(self.gateway, "outbox", None)
-        if not targets or System.SHEP not in need.item.systems or outbox is None or ctx.sent:
+        if not targets or System.SHEP not in need.item.systems or ctx.sent:
+            return []
+        if record.get("link") and record.get(link.LINK_FIELD):
+            ctx.sent = True
+            return [link.sent_call(record, targets[0].value, SERVICE_BY_SYSTEM[targets[0]])]
+        if outbox is None:
             return []
         from shlyuz.chains.documents import operator_identity, signed_application
         from shlyuz.egov.documents import to_bytes
@@ -332,6 +398,7 @@ class ChainDriver:
             return [Call(target.value, f"send the application to {service_id}", False, service_id=service_id,
                          detail=f"{exc.code.value}: {exc.message}")]  # fmt: skip
         ctx.sent = True
+        record.setdefault(link.LINK_FIELD, sent["messageId"])  # the inbox item of this REQUEST resumes the run
         return [Call(target.value, f"send the application to {service_id}", True, service_id=service_id,
                      message_id=sent["messageId"])]  # fmt: skip
 

@@ -17,6 +17,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from shlyuz.egov.documents import parse_application
 from shlyuz.egov.signing import verify_document
 from shlyuz.errors import ErrorCode, ShlyuzError
@@ -24,12 +26,14 @@ from shlyuz.gateway.jsonapi import ApiError
 from shlyuz.portal.models import ApplicationOut, CatalogueEntry, HistoryItem, ResultOut
 from shlyuz.portal.tracking import STATUS_RU, verify_decision
 from shlyuz.storage.records import update
+from shlyuz.storage.scope import current_scope
 from shlyuz.systems.participants import MessageType, Outgoing
 from shlyuz.xml import safe
 
 if TYPE_CHECKING:
     from shlyuz.gateway.app import Gateway
 
+log = structlog.get_logger("shlyuz.portal")
 KIND = "portal-application"
 PARTICIPANT_ID = "egov-portal"
 _LIMITS = safe.XmlLimits(max_bytes=2 * 1024 * 1024, max_depth=16, max_elements=10_000)
@@ -109,7 +113,28 @@ async def submit(gateway: Gateway, subject: dict[str, Any], xml: str, catalogue:
         "application": xml, "history": [], "seen": [],
     }  # fmt: skip
     outgoing = Outgoing(MessageType.REQUEST, entry.service_id, raw, properties=(("applicationId", app_id),))
-    return await send_tracked(gateway, KIND, data, PARTICIPANT_ID, outgoing)
+    sent = await send_tracked(gateway, KIND, data, PARTICIPANT_ID, outgoing)
+    return await start_chain_run(gateway, sent, raw)
+
+
+async def start_chain_run(gateway: Gateway, data: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    """The submitted application as a chain run of the service's portal channel, linked to its REQUEST: it waits at
+    the provider's decision step until the inbox decides (docs/chains.md#the-inbox-link). The application stands
+    whether or not the run can start (a definition without a portal channel, say): a failure is logged, not raised."""
+    from shlyuz.chains.driver import Link, RunOptions
+    from shlyuz.chains.link import portal_options
+
+    driver = getattr(gateway, "chains", None)
+    if driver is None or not data.get("messageId"):
+        return data
+    try:
+        options = RunOptions.model_validate(portal_options(data))
+        run = await driver.start(data["service"], options, scope=current_scope(),
+                                 link=Link("portal", data["id"], data["messageId"], raw))  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - the run is a view of the application, never a reason to lose it
+        log.warning("portal_chain_run_not_started", application=data["id"], error=f"{type(exc).__name__}: {exc}")
+        return data
+    return (await update(gateway.records, KIND, data["id"], lambda d: {**(d or data), "chainRun": run["id"]})).data
 
 
 async def send_tracked(gateway: Gateway, kind: str, data: dict[str, Any], sender: str, outgoing: Outgoing) -> dict:
@@ -158,4 +183,5 @@ async def view(gateway: Gateway, data: dict[str, Any]) -> ApplicationOut:
         representative=data.get("representative"),
         history=[HistoryItem.model_validate(h) for h in data.get("history", [])],
         result=result,
+        chain_run=data.get("chainRun"),
     )

@@ -156,6 +156,7 @@ class ApplicationOut(Out):
     representative: dict[str, Any] | None = None
     history: list[HistoryItem] = []
     result: ResultOut | None = None
+    chain_run: str | None = Field(None, description="the chain run of the service's portal channel standing for it")
 
 
 class ApplicationList(Out):

@@ -8,6 +8,9 @@ itself) then signs the Decision with the provider's authorised person's key and 
 
 Test passwords (synthetic accounts, never real ones): ``rshep-<IIN>`` for every such employee.
 
+Everything here works in the request's session (``X-Shlyuz-Scope``, docs/sessions.md): its login sessions, the inbox
+items the async channel brought in that session, and the RESPONSE a decision sends.
+
 Wiring: ``add_routes(app, RshepDesk(systems=..., context=...))`` or ``add_routes(app, desk_for(gateway, systems))``.
 """
 
@@ -21,11 +24,12 @@ from typing import Any
 
 from aiohttp import web
 
+from shlyuz.chains.api import resume_linked_run
 from shlyuz.errors import ErrorCode, ShlyuzError
 from shlyuz.fixtures.store import FixtureSet
 from shlyuz.gateway.jsonapi import ApiError, ApiRoute, add_api_routes, read_query
 from shlyuz.portal import credentials
-from shlyuz.storage.records import DEFAULT_SCOPE
+from shlyuz.storage.scope import current_scope
 from shlyuz.systems.participants import ParticipantContext
 from shlyuz.systems.rshep_inbox import INBOX, ReceivingSystem, take
 from shlyuz.systems.rshep_rules import Verdict
@@ -131,7 +135,7 @@ def _view(d: dict[str, Any]) -> ItemView:
 
 
 async def _item(ctx: ParticipantContext, number: str) -> dict[str, Any]:
-    rec = await ctx.records.get(INBOX, number, scope=DEFAULT_SCOPE)
+    rec = await ctx.records.get(INBOX, number)  # in the request's session (X-Shlyuz-Scope)
     if rec is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"no inbox item {number[:80]!r}")
     return rec.data
@@ -186,7 +190,7 @@ async def take_item(request: web.Request) -> ItemView:
     ctx = _desk(request).context()
     employee = await _employee(request, ctx)
     try:
-        return _view(await take(ctx, request.match_info["number"], employee.iin))
+        return _view(await take(ctx, request.match_info["number"], employee.iin, scope=current_scope()))
     except ShlyuzError as exc:
         raise _api(exc) from None
 
@@ -201,12 +205,15 @@ async def decide(request: web.Request, body: DecideIn) -> ItemView:
         raise ApiError(ErrorCode.PROVIDER_ERROR, f"system {item['system']!r} is not running here", status=503)
     try:
         if item["status"] not in ("new", "taken") and item.get("delivery") == "pending":
-            done = await system.deliver_pending(item["number"], ctx)  # decided, its RESPONSE not yet sent: retry
+            # decided, its RESPONSE not yet sent: retry
+            done = await system.deliver_pending(item["number"], ctx, scope=current_scope())
             return _view(done or item)
         verdict = Verdict("approve") if body.decision == "approve" else Verdict("refuse", "", body.reason_code, body.reason)
-        return _view(await system.settle(item["number"], verdict, ctx, employee=employee.iin))
+        decided = await system.settle(item["number"], verdict, ctx, employee=employee.iin, scope=current_scope())
     except ShlyuzError as exc:
         raise _api(exc) from None
+    await resume_linked_run(request.app, decided)  # the chain run waiting for this decision goes on (chains/link.py)
+    return _view(decided)
 
 
 _AUTH_ERRORS = (ErrorCode.UNAUTHENTICATED, ErrorCode.TOKEN_EXPIRED)
