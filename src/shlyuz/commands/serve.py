@@ -92,6 +92,7 @@ def banner(settings: Settings, base: str, gateway) -> str:
         f"  SHEP SyncChannel  POST {base}/bip-sync/   WSDL: {base}/bip-sync/?wsdl",
         f"  journal           GET  {base}/__admin/journal",
         f"  health            GET  {base}/healthz",
+        f"  web console       {base}/ui/",
         *(
             [
                 f"  WS-Security       POST {base}/bip-sync-wss-gost/   (signature required)",
