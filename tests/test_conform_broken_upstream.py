@@ -7,7 +7,7 @@ that answers through a correct reference (a second shlyuz gateway with the built
   data, validly re-signed with GBD FL's certificate, so only a check of the data itself can see it;
 - a request whose data is an escaped string (CDATA or entities) is answered ``SCSE001`` "person not found" where the
   person exists and ``SCSS001`` is due;
-- a lookup of IIN 990101300014 (which GBD FL refuses, SCSE001) is answered without the data signature
+- a lookup of IIN 990101314013 (which GBD FL does not know, SCSE001) is answered without the data signature
   (``require_signature`` is on).
 
 ``shlyuz conform --url`` runs the shipped ``conformance/shep/gbdfl.yaml`` and ``protocol.yaml`` against the gateway as
@@ -39,7 +39,7 @@ from shlyuz.shep import ns
 GBDFL = "GBDFL_UniversalServiceSync"
 PERSON, WRONG_PERSON = "900101300017", "900101300025"
 ABSENT = "000201500015"  # a valid IIN GBD FL does not have
-UNKNOWN = "990101300014"  # the IIN protocol::person-not-found asks for (its check digit is wrong: SCSE001 either way)
+UNKNOWN = "990101314013"  # the IIN protocol::person-not-found asks for (checksum-valid, in no fixture: not found)
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 SUITE = [REPO / "conformance/shep/gbdfl.yaml", REPO / "conformance/shep/protocol.yaml"]
 EXPECTED_FAILURES = {
