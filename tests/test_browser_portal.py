@@ -149,7 +149,9 @@ def test_signing_with_a_revoked_certificate_is_refused_with_its_code_on_the_page
     live.select_identity(f"person/{APPLICANT}")
     portal_login_with_eds(browser, live)
     assert not browser.find_element(By.ID, "devsign-submit").is_displayed()  # no test-only signing: NCALayer runs
-    live.select_identity("bad/revoked")  # the tester switches NCALayer to a revoked key before signing
+    identity = visible(browser, "[data-testid=ncalayer-identity]")  # the tester picks a revoked key on the page
+    identity.clear()
+    identity.send_keys("bad/revoked")
     Select(visible(browser, "#service-select")).select_by_value(SERVICE)
     click(browser, "#sign-submit")
     wait_text(browser, "[data-testid=error-code]", "CERT_REVOKED", "the refusal's code is shown")

@@ -100,7 +100,13 @@ $("logout").addEventListener("click", () =>
 
 // -- NCALayer --------------------------------------------------------------------------------------------------------
 function currentUrl() {
-  return $("ncalayer-url").value.trim() || signerUrl();
+  const base = $("ncalayer-url").value.trim() || signerUrl();
+  const identity = $("ncalayer-identity").value.trim();
+  if (!identity) return base;
+  // shlyuz ncalayer reads ?identity= when the connection opens (docs/ncalayer.md, "Choosing who signs")
+  const url = new URL(base);
+  url.searchParams.set("identity", identity);
+  return url.toString();
 }
 
 async function checkNcalayer() {
