@@ -113,12 +113,31 @@ class ShepRequest(_Model):
         return self
 
 
+class SignXml(_Model):
+    """Sign an XML document as a fixture identity — an enveloped XMLDSig over its root, as NCALayer's ``sign`` makes
+    for a portal login or an application — and put it into the JSON body at ``field``."""
+
+    identity: str = Field(min_length=1, max_length=200, description="a test-PKI name (shlyuz pki list), e.g. person/900101300017/sign")
+    xml: str = Field(min_length=1, max_length=1_000_000, description="the document, e.g. a captured ${challenge}")
+    field: str = Field("document", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="the JSON body's field for the signed text")
+    tamper: Literal["body", "signature", "strip"] | None = Field(
+        None, description="after signing: change the document's last text, corrupt the signature value, or remove it"
+    )
+
+
 class HttpRequest(_Model):
     method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"] = "GET"
     path: str = Field(pattern=r"^/", max_length=2000)
     json_: Any = Field(None, alias="json")
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    sign_xml: SignXml | None = Field(None, alias="signXml", description="sign a document into the JSON body")
+
+    @model_validator(mode="after")
+    def _signed_into_json(self) -> HttpRequest:
+        if self.sign_xml is not None and (self.body is not None or not isinstance(self.json_, dict | None)):
+            raise ValueError("signXml puts the signed document into a JSON object body: give json as an object (or none), not body")
+        return self
 
 
 class ChainRequest(_Model):

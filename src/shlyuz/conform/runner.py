@@ -22,8 +22,9 @@ from lxml import etree
 from shlyuz.client import SendMessage
 from shlyuz.conform import asserts
 from shlyuz.conform.loader import Loaded
-from shlyuz.conform.model import ShepRequest, Step
+from shlyuz.conform.model import ShepRequest, SignXml, Step
 from shlyuz.dsig.signer import signer_for
+from shlyuz.errors import ShlyuzError
 from shlyuz.pki.store import Pki
 from shlyuz.xml import safe
 
@@ -75,7 +76,9 @@ def substitute(value: Any, variables: Mapping[str, str]) -> Any:
     return value
 
 
-def _tamper(body: bytes, how: str) -> bytes:
+def _tamper(body: bytes, how: str, *, within: str | None = "data") -> bytes:
+    """Spoil a signed document: strip its signatures, corrupt a SignatureValue, or change the first text inside the
+    element named ``within`` (the SHEP ``data``; None: the document's last text outside the signatures)."""
     root = safe.parse(body)
     sigs = root.findall(f".//{{{DS}}}Signature")
     if how == "strip":
@@ -86,10 +89,15 @@ def _tamper(body: bytes, how: str) -> bytes:
             text = (value.text or "").strip()
             value.text = ("A" if text[:1] != "A" else "B") + text[1:]
     else:  # body: change the first non-empty text of the business data
-        data = next((el for el in root.iter() if etree.QName(el).localname == "data"), None)
-        target = next((el for el in (data.iter() if data is not None else []) if el.text and el.text.strip()), None)
+        if within is None:
+            # the last text outside the signatures (the first is often a key the server looks up before the signature)
+            unsigned = [el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).namespace != DS]
+            target = next((el for el in reversed(unsigned) if el.text and el.text.strip()), None)
+        else:
+            data = next((el for el in root.iter() if etree.QName(el).localname == within), None)
+            target = next((el for el in (data.iter() if data is not None else []) if el.text and el.text.strip()), None)
         if target is None:
-            raise VarError("tamper: body found no text inside data to change")
+            raise VarError(f"tamper: body found no text{f' inside {within}' if within else ''} to change")
         target.text = target.text.strip()[:-1] + ("0" if not target.text.strip().endswith("0") else "1")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -205,15 +213,15 @@ class Runner:
         if step.http is not None:
             h = step.http
             headers.update(h.headers)
+            if h.sign_xml is not None:
+                headers.setdefault("Content-Type", "application/json")
+                doc = {**(h.json_ or {}), h.sign_xml.field: self._sign_xml(h.sign_xml)}
+                return h.method, h.path, json.dumps(doc, ensure_ascii=False).encode(), headers
             if h.json_ is not None:
-                import json
-
                 headers.setdefault("Content-Type", "application/json")
                 return h.method, h.path, json.dumps(h.json_, ensure_ascii=False).encode(), headers
             return h.method, h.path, h.body.encode() if h.body is not None else None, headers
         if step.chain is not None:
-            import json
-
             headers["Content-Type"] = "application/json"
             return "POST", f"/chains/{step.chain.service}/runs", json.dumps(step.chain.options, ensure_ascii=False).encode(), headers
         assert step.journal is not None
@@ -222,6 +230,18 @@ class Runner:
                                     "outcome": j.outcome, "limit": str(j.limit)}.items() if v}  # fmt: skip
         query = "&".join(f"{k}={aiohttp.helpers.quote(str(v), safe='')}" for k, v in params.items())
         return "GET", f"/__admin/journal?{query}", None, headers
+
+    def _sign_xml(self, spec: SignXml) -> str:
+        """The document signed as ``spec.identity`` (enveloped, over the root), spoiled if asked."""
+        try:
+            root = safe.parse(spec.xml.encode("utf-8"))
+        except ShlyuzError as exc:
+            raise VarError(f"signXml: the document is not well-formed XML: {exc.message}") from None
+        self._signer(spec.identity).data(root)
+        signed = etree.tostring(root, encoding="UTF-8")
+        if spec.tamper:
+            signed = _tamper(signed, spec.tamper, within=None)
+        return signed.decode("utf-8").removeprefix("<?xml version='1.0' encoding='UTF-8'?>").lstrip()
 
     def _signer(self, name: str):
         if self.pki is None:
