@@ -150,6 +150,31 @@ async def test_export_then_replay_against_a_fresh_upstream_has_no_unmasked_diffe
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "0", "0")
 
 
+async def test_a_replay_runs_in_its_own_session(recorded, app_client, tmp_path, session_pki, capsys):
+    """shlyuz replay sends X-Shlyuz-Scope: a fresh session per run by default, or the one named by --scope; the
+    target's journal files each replayed exchange under it (docs/record-replay.md)."""
+    _, db, _, _ = recorded
+    out = tmp_path / "session.jsonl"
+    assert await asyncio.to_thread(main, ["journal", "export", "--db", str(db), "--out", str(out), "--recorded"]) == 0
+    fresh = await gateway_url(app_client, tmp_path, "scoped", session_pki)
+    common = ["replay", str(out), "--against", fresh, "--data-dir", str(session_pki.directory.parent),
+              "--at", GATEWAY_NOW.isoformat()]  # fmt: skip
+    assert await asyncio.to_thread(main, [*common, "--scope", "qa-run-7"]) == 0
+    assert "session qa-run-7 (X-Shlyuz-Scope)" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, common) == 0
+    fresh_scope = next(line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("session "))
+    assert fresh_scope.startswith("replay-")
+    journal = SqliteStorage(tmp_path / "scoped" / "shlyuz.db")
+    await journal.open()
+    try:
+        for scope in ("qa-run-7", fresh_scope):
+            assert len(await journal.query_exchanges(JournalQuery(scope=scope, limit=100))) == 6
+        assert await journal.query_exchanges(JournalQuery(scope="default", limit=100)) == []
+    finally:
+        await journal.close()
+    assert await asyncio.to_thread(main, [*common, "--scope", "not a scope"]) == 2
+
+
 async def test_replay_against_a_broken_upstream_reports_the_difference_by_xpath(
     recorded, app_client, tmp_path, session_pki, capsys
 ):

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -33,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, help="data directory with the test PKI (default var/)")
     p.add_argument("--at", type=datetime.fromisoformat, metavar="ISO",
                    help="the embedded gateway's (or --serve's) clock, fixed at this date-time with zone")
+    p.add_argument("--scope", metavar="NAME",
+                   help="replay in this isolated session (X-Shlyuz-Scope on every request); default: a fresh session "
+                   "replay-<random> per run, so parallel replays never share state; 'default' for the default one")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     p.add_argument("--max-line-bytes", type=int, help="refuse recording lines longer than this")
     p.add_argument("--config", type=Path, help="shlyuz.toml")
@@ -128,17 +132,31 @@ async def embedded_gateway(settings: Settings, clock) -> AsyncIterator[tuple[str
             await runner.cleanup()
 
 
-async def _replay(args, settings: Settings, recording, masks) -> Any:
+def _scope(name: str | None) -> str | None:
+    """The session a replay runs in: ``name``; a fresh one by default; None (no header) for ``default``."""
+    from shlyuz.gateway.sessions import valid_scope
+    from shlyuz.storage.scope import DEFAULT_SCOPE
+
+    if name is None:
+        return f"replay-{uuid.uuid4().hex[:12]}"
+    if name == DEFAULT_SCOPE:
+        return None
+    if not valid_scope(name):
+        raise ConfigError(f"--scope {name!r}: 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+    return name
+
+
+async def _replay(args, settings: Settings, recording, masks, scope: str | None) -> Any:
     from shlyuz.replay.runner import replay
 
     clock = _clock(settings, args.at)
     if args.against:
         pki = _open_pki(settings, clock)
         return await replay(recording, args.against, now=clock.now, signer_for=signer_resolver(pki, args.resign),
-                            masks=masks, limits=settings.limits.xml(), timeout=args.timeout)  # fmt: skip
+                            masks=masks, limits=settings.limits.xml(), timeout=args.timeout, scope=scope)  # fmt: skip
     async with embedded_gateway(settings, clock) as (url, pki):
         return await replay(recording, url, now=clock.now, signer_for=signer_resolver(pki, args.resign),
-                            masks=masks, limits=settings.limits.xml(), timeout=args.timeout)  # fmt: skip
+                            masks=masks, limits=settings.limits.xml(), timeout=args.timeout, scope=scope)  # fmt: skip
 
 
 def _serve(args, settings: Settings, recording) -> int:
@@ -177,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, data_dir=args.data_dir)
         masks = _masks(args)
         _clock(settings, args.at)
+        scope = _scope(args.scope)
     except (ConfigError, ValueError) as exc:
         print(f"shlyuz replay: {exc}", file=sys.stderr)
         return 2
@@ -193,10 +212,11 @@ def run(args: argparse.Namespace) -> int:
     if args.serve:
         return _serve(args, settings, recording)
     try:
-        report = asyncio.run(_replay(args, settings, recording, masks))
+        report = asyncio.run(_replay(args, settings, recording, masks, scope))
     except ConfigError as exc:
         print(f"shlyuz replay: {exc}", file=sys.stderr)
         return 2
+    print(f"session {scope or 'default'} (X-Shlyuz-Scope)")
     for line in report.lines():
         print(line)
     if args.junit:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from shlyuz.gateway.sessions import HEADER as SCOPE_HEADER
 from shlyuz.replay.format import Exchange, Recording, SignatureFact
 from shlyuz.replay.refresh import RefreshedRequest, refresh_request
 from shlyuz.replay.xmldiff import RESPONSE_MASKS, Difference, Mask, compare_bodies
@@ -82,8 +83,10 @@ async def replay(
     limits: XmlLimits = DEFAULT_LIMITS,
     timeout: float = 30.0,
     session: aiohttp.ClientSession | None = None,
+    scope: str | None = None,
 ) -> Report:
-    """Replay in recorded order against ``base_url`` (the recorded endpoint's path is appended)."""
+    """Replay in recorded order against ``base_url`` (the recorded endpoint's path is appended); with ``scope``,
+    every request carries ``X-Shlyuz-Scope: scope`` so the replay runs in that isolated session (docs/sessions.md)."""
     all_masks = tuple(RESPONSE_MASKS) + tuple(masks)
     id_map: dict[str, str] = {}  # recorded messageId -> replayed one (a later correlationId may name it)
     results: list[Result] = []
@@ -91,7 +94,7 @@ async def replay(
     session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
     try:
         for ex in recording.exchanges:
-            results.append(await _one(ex, base_url, session, now, signer_for, all_masks, limits, id_map))
+            results.append(await _one(ex, base_url, session, now, signer_for, all_masks, limits, id_map, scope))
     finally:
         if own:
             await session.close()
@@ -99,7 +102,7 @@ async def replay(
 
 
 async def _one(ex: Exchange, base_url: str, session: aiohttp.ClientSession, now, signer_for, masks, limits,
-               id_map: dict[str, str]) -> Result:  # fmt: skip
+               id_map: dict[str, str], scope: str | None = None) -> Result:  # fmt: skip
     result = Result(ex)
     wsse_signer = data_signer = None
     if signer_for is not None:
@@ -130,6 +133,8 @@ async def _one(ex: Exchange, base_url: str, session: aiohttp.ClientSession, now,
     if ex.request.content_type is not None:
         headers["Content-Type"] = ex.request.content_type
     headers.setdefault("SOAPAction", '""')
+    if scope is not None:
+        headers[SCOPE_HEADER] = scope
     url = base_url.rstrip("/") + ex.endpoint
     t0 = time.perf_counter()
     try:
