@@ -62,10 +62,15 @@ async def run(pipeline: SyncPipeline, ex: Exchange) -> None:
     info = ex.request.info
     target = Target(service_id=info.service_id, sender=info.sender.sender_id, endpoint=ex.endpoint)
     decision = await store.fire(pipeline.records, CURRENT_SCOPE.get(), target, pipeline.fault_rng)
-    if decision is None:
-        return
-    ex.fault = decision
-    ex.verdicts["fault"] = decision.verdict()
+    if decision is not None:
+        ex.fault = decision
+        await _apply(decision, ex.verdicts)
+
+
+async def _apply(decision: Any, verdicts: dict[str, Any]) -> None:
+    """What a fired rule does inside a stage, on either channel: journal it, wait its latency (without blocking the
+    loop), and raise its SHEP fault; the other kinds act later (dispatch, the signature stage, the HTTP edge)."""
+    verdicts["fault"] = decision.verdict()
     log.info("fault_injected", rule=decision.rule_id, kind=decision.kind, latency_ms=decision.latency_ms)
     if decision.latency_ms:
         await asyncio.sleep(decision.latency_ms / 1000)
@@ -104,13 +109,7 @@ def install_async(endpoint: Any, records: Any, rng: random.Random | None = None)
             return
         target = Target(service_id=ex.service_id, sender=ex.sender.sender_id, endpoint=ASYNC_ENDPOINT)
         decision = await store.fire(records, CURRENT_SCOPE.get(), target, draw, ASYNC_KINDS)
-        if decision is None:
-            return
-        ex.verdicts["fault"] = decision.verdict()
-        log.info("fault_injected", rule=decision.rule_id, kind=decision.kind, latency_ms=decision.latency_ms)
-        if decision.latency_ms:
-            await asyncio.sleep(decision.latency_ms / 1000)
-        if isinstance(decision.fault, ShepFault):
-            raise _error(decision.fault)
+        if decision is not None:
+            await _apply(decision, ex.verdicts)
 
     endpoint.stages.insert(names.index("authenticate") + 1, ("faults", faults))
