@@ -201,3 +201,30 @@ export function mountShell(header = document.getElementById("shell")) {
   }
   return header;
 }
+
+/**
+ * Re-run `refresh` every `ms` while something is open, showing the state in the badge `liveId` ("following" /
+ * "idle"); errors go to the page's error box. `set(true)` starts it (once), `set(false)` stops it.
+ */
+export function poller(liveId, refresh, ms = 1500) {
+  let timer = null;
+  const badge = (on) => {
+    const live = document.getElementById(liveId);
+    if (!live) return;
+    live.className = on ? "live on" : "live off";
+    live.textContent = on ? "following" : "idle";
+  };
+  return {
+    set(on) {
+      if (on && !timer) {
+        badge(true);
+        timer = setInterval(() => refresh().catch((err) => showError(err)), ms);
+      } else if (!on && timer) {
+        clearInterval(timer);
+        timer = null;
+        badge(false);
+      }
+    },
+  };
+}
+

@@ -2,7 +2,7 @@
 // representative and a power of attorney), see the GBD FL / ENIS checks made over SHEP and, later, the provider's
 // decision.
 
-import { ApiFailure, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, showError } from "/ui/api.js";
+import { ApiFailure, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
 
 mountShell();
 
@@ -11,7 +11,7 @@ const FINAL = new Set(["APPROVED", "REFUSED", "REJECTED", "RESULT_INVALID", "NOT
 const $ = (id) => document.getElementById(id);
 let operator = null;
 let selected = null;
-let poll = null;
+const polling = poller("con-live", () => refresh());
 
 const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
 const auth = () => ({ headers: { Authorization: `Bearer ${token()}` } });
@@ -37,7 +37,7 @@ async function showOperator() {
 
 function showLoggedOut() {
   operator = null;
-  stopPolling();
+  polling.set(false);
   $("con-logged-out").hidden = false;
   $("con-logged-in").hidden = true;
   $("con-entry-panel").hidden = true;
@@ -145,25 +145,11 @@ async function refresh() {
     ),
   );
   if (!apps.length) $("con-rows").append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no applications yet")));
-  if (apps.some((a) => !FINAL.has(a.status))) startPolling();
-  else stopPolling();
+  polling.set(apps.some((a) => !FINAL.has(a.status)));
   const shown = apps.find((a) => a.id === selected);
   if (shown) showDetail(shown);
 }
 
-function startPolling() {
-  if (poll) return;
-  $("con-live").className = "live on";
-  $("con-live").textContent = "following";
-  poll = setInterval(() => refresh().catch((err) => showError(err)), 1500);
-}
-
-function stopPolling() {
-  if (poll) clearInterval(poll);
-  poll = null;
-  $("con-live").className = "live off";
-  $("con-live").textContent = "idle";
-}
 
 function checkBox(name, check) {
   const ok = name === "gbdfl" ? check.found && !check.deceased : name === "poaEntered" || check.status === "VALID";

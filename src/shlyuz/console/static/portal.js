@@ -1,7 +1,7 @@
 // The portal page (docs/portal.md): log in by IIN + password or by EDS through NCALayer, build the Application,
 // sign it through NCALayer in the browser, submit it, and follow it in the personal cabinet.
 
-import { ApiFailure, api, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, showError } from "/ui/api.js";
+import { ApiFailure, api, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
 import { probe, rememberUrl, signXml, signerUrl } from "/ui/ncalayer.js";
 
 mountShell();
@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 let account = null; // the logged-in account (GET /portal/me)
 let services = []; // GET /portal/services, portal ones
 let selected = null; // the application shown in detail
-let poll = null;
+const polling = poller("cabinet-live", () => refreshCabinet());
 let ncalayerUp = false;
 
 // -- session -------------------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ function showLoggedOut() {
   $("logged-in").hidden = true;
   $("apply-panel").hidden = true;
   $("cabinet-panel").hidden = true;
-  stopPolling();
+  polling.set(false);
 }
 
 function passwordBody() {
@@ -318,26 +318,11 @@ async function refreshCabinet() {
     ),
   );
   if (!apps.length) $("cabinet-rows").append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no applications yet")));
-  const open = apps.some((a) => !FINAL.has(a.status));
-  if (open) startPolling();
-  else stopPolling();
+  polling.set(apps.some((a) => !FINAL.has(a.status)));
   const shown = apps.find((a) => a.id === selected);
   if (shown) showDetail(shown);
 }
 
-function startPolling() {
-  if (poll) return;
-  $("cabinet-live").className = "live on";
-  $("cabinet-live").textContent = "following";
-  poll = setInterval(() => refreshCabinet().catch((err) => showError(err)), 1500);
-}
-
-function stopPolling() {
-  if (poll) clearInterval(poll);
-  poll = null;
-  $("cabinet-live").className = "live off";
-  $("cabinet-live").textContent = "idle";
-}
 
 function select(id) {
   selected = id;
