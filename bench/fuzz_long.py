@@ -5,8 +5,9 @@
 
 Each target runs in chunks: one call of the hypothesis test = one fresh random run of ``--chunk`` examples (fresh, so
 hypothesis's per-run bookkeeping never grows past one chunk and RSS stays bounded). Targets take turns until each
-has run its share of ``--total`` (the HTTP target ``--http-share`` of an even share: it is the slow one, and the
-pipeline target runs the same exchange without HTTP). Every 30 s a progress line: inputs, inputs/s, RSS, crashes.
+has run its share of ``--total`` (the SOAP HTTP targets ``http`` and ``async_http`` ``--http-share`` of an even
+share: they are slow, and the pipeline and reader targets run the same parsing without HTTP; ``json_api`` has no
+such twin and gets a full share). Every 30 s a progress line: inputs, inputs/s, RSS, crashes.
 A failing chunk (a new crash: hypothesis shrinks it and reports the minimal input) is recorded and the run goes
 on; crashes already known (tests/fuzzkit.py KNOWN_CRASHES) are counted, not failed. ``--minutes`` stops early.
 ``--jobs N`` splits the targets over N processes (by their measured speed, so that they finish together) and adds
@@ -37,15 +38,21 @@ for _key in [k for k in os.environ if k.startswith("SHLYUZ_") and k not in ("SHL
 
 
 NAMES = ("read_sync_request", "read_sync_reply", "system_payloads", "signatures", "certificates", "ocsp", "crl",
-         "fixtures", "config", "pipeline", "http")
+         "fixtures", "config", "pipeline", "http", "scenario_files", "service_definitions", "read_async_request",
+         "read_client_request", "async_http", "json_api")
+SLOW = ("http", "async_http")  # --http-share of an even share each: the pipeline and reader targets cover the rest
 RATES = {"read_sync_request": 307, "read_sync_reply": 298, "system_payloads": 395, "signatures": 200,
          "certificates": 565, "ocsp": 495, "crl": 644, "fixtures": 130, "config": 206, "pipeline": 222,
-         "http": 149}  # inputs/s of one process, measured on 2 CPUs (docs/fuzzing.md): only used to split the work
+         "http": 149, "scenario_files": 29, "service_definitions": 51, "read_async_request": 173,
+         "read_client_request": 167, "async_http": 102, "json_api": 127}  # fmt: skip
+# inputs/s of one process, measured on 2 CPUs (docs/fuzzing.md; the last six under a load of 4-5): only used to split
+# the work over --jobs
 
 
 def budgets(names: list[str], total: int, http_share: float) -> dict[str, int]:
-    even = total / (len(names) - ("http" in names) + (http_share if "http" in names else 0))
-    return {name: int(even * (http_share if name == "http" else 1)) for name in names}
+    slow = sum(n in SLOW for n in names)
+    even = total / (len(names) - slow + slow * http_share)
+    return {name: int(even * (http_share if name in SLOW else 1)) for name in names}
 
 
 def run_jobs(args: argparse.Namespace) -> int:
@@ -115,6 +122,7 @@ def make_targets(tmp: Path, loop: asyncio.AbstractEventLoop):
     pki = Pki.open(tmp / "pki", now=PKI_NOW, urls=PkiUrls("http://127.0.0.1:8080"))
     pki.ensure_fixture_identities(load_dirs([REPO / "fixtures"]), now=PKI_NOW)
     gw = build_gateway(load_settings(data_dir=tmp / "pipeline"), clock=FixedClock(GATEWAY_NOW), pki=pki)
+    loop.run_until_complete(gw.records.open())  # the pipeline's faults stage reads the session's fault rules there
     pipeline = (gw.sync, fk.watch_stages(gw.sync), loop, fk.request_seeds(signer_for(pki, tf.SIGNER)))
     http_gw = build_gateway(load_settings(data_dir=tmp / "http", journal_bodies=False), clock=FixedClock(GATEWAY_NOW),
                             pki=pki)  # fmt: skip
@@ -128,6 +136,32 @@ def make_targets(tmp: Path, loop: asyncio.AbstractEventLoop):
     shep = Shep(client, http_gw)
     http_inner = tf.test_fuzz_gateway_http.hypothesis.inner_test  # as pytest-asyncio does: run it on our loop
     tf.test_fuzz_gateway_http.hypothesis.inner_test = lambda **kw: loop.run_until_complete(http_inner(**kw))
+
+    def on_loop(inner):
+        return lambda **kw: loop.run_until_complete(inner(**kw))
+
+    for test in (tf.test_fuzz_async_http, tf.test_fuzz_json_apis):
+        test.hypothesis.inner_test = on_loop(test.hypothesis.inner_test)
+    async_gw = build_gateway(tf.async_settings(tmp / "async"), clock=FixedClock(GATEWAY_NOW), pki=pki)
+    json_gw = build_gateway(tf.async_settings(tmp / "json"), clock=FixedClock(GATEWAY_NOW), pki=pki)
+
+    json_app = create_app(json_gw)
+    json_crashes = fk.watch_app(json_app)
+
+    async def start_others() -> tuple[TestClient, TestClient, dict[str, str]]:
+        async_client = TestClient(TestServer(create_app(async_gw), host="127.0.0.1"))
+        json_client = TestClient(TestServer(json_app, host="127.0.0.1"))
+        await async_client.start_server()
+        await json_client.start_server()
+        return async_client, json_client, await tf.json_api_state(json_client, pki, json_gw)
+
+    async_client, json_client, json_state = loop.run_until_complete(start_others())
+    async_api = (async_client, async_gw, fk.watch_stages(async_gw.async_channel.endpoint))
+
+    async def close_all() -> None:
+        for c in (client, async_client, json_client):
+            await c.close()
+
     targets = {
         "read_sync_request": tf.test_fuzz_read_sync_request,
         "read_sync_reply": tf.test_fuzz_read_sync_reply,
@@ -140,8 +174,14 @@ def make_targets(tmp: Path, loop: asyncio.AbstractEventLoop):
         "config": tf.test_fuzz_config_file,
         "pipeline": lambda: tf.test_fuzz_pipeline(pipeline=pipeline),
         "http": lambda: tf.test_fuzz_gateway_http(shep=shep, session_pki=pki),
+        "scenario_files": tf.test_fuzz_scenario_files,
+        "service_definitions": tf.test_fuzz_service_definitions,
+        "read_async_request": tf.test_fuzz_read_async_request,
+        "read_client_request": tf.test_fuzz_read_client_request,
+        "async_http": lambda: tf.test_fuzz_async_http(async_api=async_api),
+        "json_api": lambda: tf.test_fuzz_json_apis(json_api=(json_client, json_state, json_crashes)),
     }
-    return targets, tf, client.close
+    return targets, tf, close_all
 
 
 def main() -> int:

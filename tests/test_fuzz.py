@@ -23,6 +23,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
+from urllib.parse import quote
 
 import fuzzkit as fk
 import pytest
@@ -31,10 +32,13 @@ from cryptography import x509
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from yarl import URL
 
 from shlyuz.client import SendMessage
 from shlyuz.clock import FixedClock
 from shlyuz.config import ConfigError, load_settings
+from shlyuz.conform.loader import ScenarioError, load_file
+from shlyuz.conform.model import Scenario
 from shlyuz.dsig import algorithms as alg
 from shlyuz.dsig.certcheck import build_path, check_certificate, identifiers
 from shlyuz.dsig.enveloped import verify_enveloped
@@ -52,7 +56,16 @@ from shlyuz.pki.revocation import (
     read_crl,
     read_ocsp_response,
 )
+from shlyuz.services.loader import ServiceDefinitionError, parse_service
+from shlyuz.services.model import Service
 from shlyuz.shep import ns
+from shlyuz.shep.async_reader import (
+    CLIENT_OPERATIONS,
+    SERVER_OPERATIONS,
+    read_async_request,
+    read_client_request,
+)
+from shlyuz.shep.async_responses import read_async_reply
 from shlyuz.shep.events import Status, SyncResponse
 from shlyuz.shep.reader import payload_root, read_sync_request
 from shlyuz.shep.responses import Fault, read_sync_reply
@@ -70,8 +83,11 @@ settings.register_profile(
 )  # fmt: skip
 FUZZ = settings(settings.get_profile(os.environ.get("SHLYUZ_FUZZ_PROFILE", "fuzz-ci")))
 FUZZ_HTTP = settings(FUZZ, max_examples=max(FUZZ.max_examples // 2, 25))  # the HTTP target
+# PyYAML is pure Python here: a file nested thousands deep takes ~1-2 s to be refused on a busy machine
+FUZZ_YAML = settings(FUZZ, deadline=max(FUZZ.deadline, timedelta(seconds=10)))
 COUNTS: Counter[str] = Counter()
 KNOWN_HITS: Counter[str] = Counter()
+JSON_OUTCOMES: Counter[tuple[str, int]] = Counter()  # (route, HTTP status) of the json_api target: what it reached
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("SHLYUZ_")}
 SCRATCH = Path(tempfile.mkdtemp(prefix="shlyuz-fuzz-"))
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning",
@@ -309,7 +325,9 @@ def pipeline(session_pki, tmp_path_factory):
         gateway = build_gateway(load_settings(data_dir=tmp_path_factory.mktemp("fuzz")),
                                 clock=FixedClock(GATEWAY_NOW), pki=session_pki)  # fmt: skip
     loop = asyncio.new_event_loop()
+    loop.run_until_complete(gateway.records.open())  # the faults stage reads the session's fault rules there
     yield gateway.sync, fk.watch_stages(gateway.sync), loop, fk.request_seeds(signer_for(session_pki, SIGNER))
+    loop.run_until_complete(gateway.records.close())
     loop.close()
 
 
@@ -346,3 +364,213 @@ async def test_fuzz_gateway_http(shep, session_pki, data, wss):
     body = fk.fuzzed_request(data, fk.request_seeds(signer_for(session_pki, SIGNER)))
     reply = await shep.post(body, path="/bip-sync-wss-gost/" if wss else "/bip-sync/", validate=False)
     check_reply(reply.status, reply.body, shep.crashes)
+
+
+# --- files: conformance scenarios and service definitions (YAML) ----------------------------------------------------
+
+
+@FUZZ_YAML
+@given(data=st.data())
+def test_fuzz_scenario_files(data):
+    """``conform.loader.load_file``: a list of scenarios, or ScenarioError naming the file."""
+    COUNTS["scenario_files"] += 1
+    path = SCRATCH / "scenario.yaml"
+    path.write_bytes(fk.fuzzed_yaml(data, fk.scenario_seeds()))
+    with tolerating_known_crashes():
+        try:
+            loaded = load_file(path)
+        except ScenarioError as exc:
+            assert str(exc).startswith(str(path)), exc
+            return
+        assert loaded and all(isinstance(x.scenario, Scenario) for x in loaded)
+
+
+@FUZZ_YAML
+@given(data=st.data())
+def test_fuzz_service_definitions(data):
+    """``services.loader.parse_service``: a Service, or ServiceDefinitionError naming the file."""
+    COUNTS["service_definitions"] += 1
+    raw = fk.fuzzed_yaml(data, fk.service_seeds())
+    with tolerating_known_crashes():
+        try:
+            service = parse_service(raw, "fuzz.yaml")
+        except ServiceDefinitionError as exc:
+            assert exc.file == "fuzz.yaml" and exc.problem, exc
+            return
+        assert isinstance(service, Service)
+
+
+# --- the AsyncChannel ---------------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(data=st.data(), content_type=fk.CONTENT_TYPES)
+def test_fuzz_read_async_request(data, content_type):
+    """``read_async_request`` (IAsyncChannel: what participants send to SHEP): an AsyncCall or ShlyuzError."""
+    COUNTS["read_async_request"] += 1
+    body = fk.fuzzed_request(data, fk.async_seeds()[0])
+    try:
+        call = read_async_request(body, data.draw(st.sampled_from(["text/xml", content_type])))
+    except ShlyuzError as exc:
+        assert isinstance(exc.code, ErrorCode) and exc.message
+    else:
+        assert call.operation in SERVER_OPERATIONS.values()
+
+
+@FUZZ
+@given(data=st.data(), content_type=fk.CONTENT_TYPES)
+def test_fuzz_read_client_request(data, content_type):
+    """``read_client_request`` (IAsyncChannelClient: what SHEP pushes to a participant): an AsyncCall or
+    ShlyuzError."""
+    COUNTS["read_client_request"] += 1
+    body = fk.fuzzed_request(data, fk.async_seeds()[1])
+    try:
+        call = read_client_request(body, data.draw(st.sampled_from(["text/xml", content_type])))
+    except ShlyuzError as exc:
+        assert isinstance(exc.code, ErrorCode) and exc.message
+    else:
+        assert call.operation in CLIENT_OPERATIONS.values()
+
+
+def async_settings(data_dir: Path):
+    """A gateway without a delivery loop (accepted messages stay stored), for the async and JSON API targets."""
+    with mock.patch.dict(os.environ, CLEAN_ENV, clear=True):
+        return load_settings(data_dir=data_dir, journal_bodies=False, async_channel={"delivery_loop": False})
+
+
+def check_async_reply(status: int, body: bytes, crashes: list[BaseException]) -> None:
+    """200 with an AsyncChannel answer, or 500 with a SOAP fault whose ErrorInfo carries a gateway error code."""
+    for exc in crashes:
+        if fk.known_crash(exc) is None:
+            raise exc
+        KNOWN_HITS[fk.known_crash(exc)] += 1
+    if crashes:
+        return
+    assert status in (200, 500), (status, body[:300])
+    reply = read_async_reply(body)
+    if status == 200:
+        assert not isinstance(reply, Fault), body[:300]
+        return
+    assert isinstance(reply, Fault) and reply.error is not None, body[:300]
+    code = ErrorCode(reply.error.error_code)
+    assert code not in (ErrorCode.INTERNAL_ERROR, ErrorCode.PROVIDER_ERROR), reply.error.error_message
+
+
+@pytest.fixture
+async def async_api(session_pki, app_client, tmp_path):
+    from shlyuz.gateway.app import build_gateway, create_app
+
+    gateway = build_gateway(async_settings(tmp_path / "var"), clock=FixedClock(GATEWAY_NOW), pki=session_pki)
+    return await app_client(create_app(gateway)), gateway, fk.watch_stages(gateway.async_channel.endpoint)
+
+
+@FUZZ_HTTP
+@given(data=st.data(), content_type=fk.CONTENT_TYPES)
+async def test_fuzz_async_http(async_api, data, content_type):
+    """``POST /bip-async/``: every fuzzed body gets 200 or 500 + a fault with an errorCode, never INTERNAL_ERROR."""
+    COUNTS["async_http"] += 1
+    client, _, crashes = async_api
+    crashes.clear()
+    body = fk.fuzzed_request(data, fk.async_seeds()[0])
+    ctype = data.draw(st.sampled_from(["text/xml; charset=utf-8", content_type])) or ""
+    if any(not 32 <= ord(c) < 127 for c in ctype):
+        ctype = "text/xml"  # aiohttp's client refuses to send it (the server never sees such a header)
+    # through the client's session: TestClient.post would keep every response until the client closes (the long run)
+    async with client.session.post(client.make_url("/bip-async/"), data=body, headers={"Content-Type": ctype}) as resp:
+        check_async_reply(resp.status, await resp.read(), crashes)
+
+
+# --- JSON APIs ----------------------------------------------------------------------------------------------------
+
+
+async def json_api_state(client, pki, gateway) -> dict[str, str]:
+    """Bearer tokens of the portal (an account registered here), the State Corporation workstation and АРМ РШЭП,
+    a signed Application for ``POST /portal/applications``, and an item in the provider's inbox (that application,
+    delivered by one pass of the async channel) for ``/rshep/items/{number}/decide``."""
+    from portalkit import application_xml
+
+    applicant = {"iin": fk.APPLICANT, "password": fk.PORTAL_PASSWORD}
+    assert (await client.post("/portal/register", json=applicant)).status in (201, 409)
+    logins = {"portal": ("/portal/auth/login", applicant),
+              "con": ("/con/auth/login", {"login": fk.OPERATOR, "password": f"tson-{fk.OPERATOR}"}),
+              "rshep": ("/rshep/login", {"iin": fk.SPECIALIST, "password": f"rshep-{fk.SPECIALIST}"})}  # fmt: skip
+    state = {}
+    for name, (path, body) in logins.items():
+        resp = await client.post(path, json=body)
+        assert resp.status == 200, await resp.text()
+        state[name] = (await resp.json())["token"]
+    state["document"] = application_xml(pki)
+    headers = {"Authorization": f"Bearer {state['portal']}"}
+    resp = await client.post("/portal/applications", json={"document": state["document"]}, headers=headers)
+    assert resp.status == 201, await resp.text()
+    await gateway.async_channel.run_due()
+    resp = await client.get("/rshep/items", headers={"Authorization": f"Bearer {state['rshep']}"})
+    items = (await resp.json())["items"]
+    state["item"] = items[0]["number"] if items else "RSH-2026-000001"
+    resp = await client.post("/chains/child-allowance/runs", json={"channel": "provider", "applicant": fk.APPLICANT,
+                                                                   "decide": "wait"})  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    state["run"] = (await resp.json())["id"]
+    return state
+
+
+def check_json_reply(status: int, body: bytes, where: str, crashes: list[BaseException]) -> None:
+    """2xx with a JSON body, or 4xx with ``{"error": {"code", "message"}}`` and a code of ErrorCode; never 5xx."""
+    for exc in crashes:  # an exception escaped a handler (the gateway answered 500): only a known one is tolerated
+        if fk.known_crash(exc) is None:
+            raise exc
+        KNOWN_HITS[fk.known_crash(exc)] += 1
+    if crashes:
+        return
+    assert 200 <= status < 500, (where, status, body[:300])
+    value = json.loads(body) if body else None
+    if status >= 300:
+        assert isinstance(value, dict) and set(value) == {"error"}, (where, status, body[:300])
+        assert ErrorCode(value["error"]["code"]) and isinstance(value["error"]["message"], str), (where, body[:300])
+
+
+@pytest.fixture
+async def json_api(session_pki, app_client, tmp_path):
+    from shlyuz.gateway.app import build_gateway, create_app
+
+    gateway = build_gateway(async_settings(tmp_path / "var"), clock=FixedClock(GATEWAY_NOW), pki=session_pki)
+    app = create_app(gateway)
+    crashes = fk.watch_app(app)
+    client = await app_client(app)
+    return client, await json_api_state(client, session_pki, gateway), crashes
+
+
+JSON_CONTENT_TYPES = st.sampled_from(["application/json"] * 14 + ["application/json; charset=utf-8", None,
+                                      "application/octet-stream", "text/plain", "multipart/form-data; boundary=x",
+                                      "application/x-www-form-urlencoded"])  # fmt: skip
+
+
+@FUZZ_HTTP
+@given(data=st.data(), route=st.sampled_from(fk.JSON_ROUTES), content_type=JSON_CONTENT_TYPES,
+       auth=st.sampled_from(["right", "right", "none", "garbage", "other"]),
+       scope=st.sampled_from([None] * 4 + ["fuzz", "-"]))
+async def test_fuzz_json_apis(json_api, data, route, content_type, auth, scope):
+    """The portal, State Corporation, АРМ РШЭП, chains and session-clock JSON endpoints with mutated bodies, path
+    parameters, tokens and Content-Types: 2xx, or 4xx with a JSON error and a stable code — never 500."""
+    COUNTS["json_api"] += 1
+    client, state, crashes = json_api
+    crashes.clear()
+    method, path, param, token, body = route
+    if path == "/portal/applications":
+        body = {"document": state["document"]}
+    param = state["item"] if path.startswith("/rshep/items/") else state["run"] if "/decision" in path else param
+    if param is not None:
+        path = path.format(quote(data.draw(st.sampled_from([param] * 3) | fk.PATH_VALUES), safe=""))
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    if token and auth != "none":
+        other = next(state[k] for k in ("portal", "con", "rshep") if k != token)
+        value = {"right": state[token], "garbage": data.draw(st.sampled_from(["", "x", "Bearer", "a" * 500])),
+                 "other": other}[auth]  # fmt: skip
+        headers["Authorization"] = f"Bearer {value}"
+    if scope:
+        headers["X-Shlyuz-Scope"] = scope
+    raw = fk.fuzzed_json_body(data, body)
+    url = client.make_url(URL(path, encoded=True))  # not client.request: it keeps every response (see async_http)
+    async with client.session.request(method, url, data=raw, headers=headers) as resp:
+        JSON_OUTCOMES[(route[1], resp.status)] += 1
+        check_json_reply(resp.status, await resp.read(), f"{method} {path} {raw[:200]!r}", crashes)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from shlyuz.client import SendMessage
+from shlyuz.conform.loader import ScenarioError, load_file
 from shlyuz.dsig import algorithms as alg
 from shlyuz.dsig.certcheck import build_path, check_certificate, identifiers
 from shlyuz.dsig.wsse import verify_envelope
@@ -24,6 +25,7 @@ from shlyuz.errors import ShlyuzError
 from shlyuz.fixtures.store import FixtureError, load_dir
 from shlyuz.pki import _der as der
 from shlyuz.pki.revocation import CrlError, parse_ocsp_request, read_crl
+from shlyuz.services.loader import ServiceDefinitionError, parse_service
 from shlyuz.shep import ns
 from shlyuz.shep.responses import Fault
 from shlyuz.storage.base import JournalQuery
@@ -195,3 +197,66 @@ def test_fixed_crash_read_crl_malformed(case):
         bad = _with_tbs(bad, lambda children: children, ca.key)
     with pytest.raises(CrlError):
         read_crl(bad, ca.cert)
+
+
+@pytest.mark.parametrize("line", ["description: 2026-13-45", "2026-02-30: x", "description: !!int abc",
+                                  "description: !!float x", "description: !!bool maybe",
+                                  "description: " + "1" * 5000, "description: !!timestamp x"])  # fmt: skip
+def test_fixed_crash_yaml_value_that_cannot_be_constructed(tmp_path, line):
+    """PyYAML's constructors raise ValueError, KeyError or AttributeError, not YAMLError, for a plain scalar that
+    looks like a date but is none (2026-13-45, as a value or a key), a tagged scalar of the wrong form (!!int abc,
+    !!bool maybe, !!timestamp x) or an integer longer than Python's 4,300-digit conversion limit: conform.loader.load_file and
+    services.loader.parse_service let them out instead of ScenarioError / ServiceDefinitionError (`shlyuz conform`
+    and `serve` stopped with a traceback instead of a message naming the file)."""
+    text = f"name: x\n{line}\nsteps: []\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match="a value cannot be read"):
+        load_file(path)
+    with pytest.raises(ServiceDefinitionError, match="a value cannot be read"):
+        parse_service(text.encode(), "s.yaml")
+
+
+@pytest.mark.parametrize("value", [
+    "[&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol], "
+    + ", ".join(f"&l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)) + "]",
+    "&self [*self]",
+])  # fmt: skip
+def test_fixed_hang_scenario_aliases_expanding_without_bound(tmp_path, value):
+    """A "billion laughs" (8 levels of 10 aliases: 10^8 strings from a 400-byte value) or an alias to itself under a
+    step's ``http.json`` (typed Any: pydantic does not walk it) loaded fine, then conform.runner.substitute copied
+    every value when the step ran: minutes and gigabytes for the first, RecursionError for the second. load_file now
+    refuses a file whose aliases expand past MAX_VALUES; one anchor used a few times (conformance/faults) still
+    loads."""
+    path = tmp_path / "laughs.yaml"
+    path.write_text(f"name: a\nsteps:\n- name: s\n  http:\n    path: /x\n    json: {value}\n")
+    with pytest.raises(ScenarioError, match="aliases expand to more than"):
+        load_file(path)
+    path.write_text("name: a\nsteps:\n- name: s\n  http:\n    path: /x\n    json: &p {a: 1}\n"
+                    "- name: t\n  http:\n    path: /y\n    json: *p\n")  # fmt: skip
+    assert [s.http.json_ for s in load_file(path)[0].scenario.steps] == [{"a": 1}, {"a": 1}]
+
+
+@pytest.mark.parametrize("where", ["start a run", "decide a waiting run"])
+async def test_fixed_crash_chain_refusal_ground_that_is_no_code(settings, session_pki, app_client, where):
+    """Found by the json_api target: ``ground`` (the refusal ground's code) was any text of up to 40 characters in
+    RunOptions and DecisionIn, but the signed result takes it as a Decision reason code
+    (``^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$``). A ground with a space made chains/result.py signed_result raise pydantic's
+    ValidationError when the run reached its result: 500 INTERNAL_ERROR from ``POST /chains/{service}/runs`` (decide
+    refuse) and ``POST /chains/runs/{run}/decision``. Now 400 INVALID_PARAMETER, and the run still waits."""
+    from conftest import GATEWAY_NOW
+
+    from shlyuz.clock import FixedClock
+    from shlyuz.gateway.app import build_gateway, create_app
+
+    client = await app_client(create_app(build_gateway(settings, clock=FixedClock(GATEWAY_NOW), pki=session_pki)))
+    run = {"channel": "provider", "applicant": fk.APPLICANT}
+    if where == "start a run":
+        resp = await client.post("/chains/child-allowance/runs", json={**run, "decide": "refuse", "ground": "a b"})
+    else:
+        waiting = await (await client.post("/chains/child-allowance/runs", json={**run, "decide": "wait"})).json()
+        assert waiting["status"] == "waiting"
+        resp = await client.post(f"/chains/runs/{waiting['id']}/decision", json={"approve": False, "ground": "a b"})
+        assert (await (await client.get(f"/chains/runs/{waiting['id']}")).json())["status"] == "waiting"
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "INVALID_PARAMETER"

@@ -1,4 +1,5 @@
-"""Loading scenario files: YAML (safe_load, size-capped), one scenario per file or a ``scenarios:`` list."""
+"""Loading scenario files: YAML (safe_load, capped in size and in what its aliases expand to), one scenario per file
+or a ``scenarios:`` list."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from pydantic import ValidationError
 from shlyuz.conform.model import Scenario, Suite
 
 MAX_FILE_BYTES = 1024 * 1024
+# Anchors and aliases are allowed (a payload written once, used twice), but the runner copies every value it
+# substitutes ${vars} in: a file may not expand past this many values ("billion laughs", or an alias to itself).
+# A file without aliases never does: 1 MiB holds at most ~500,000 values ("[1,1,…]").
+MAX_VALUES = 1_000_000
 
 
 class ScenarioError(ValueError):
@@ -36,6 +41,19 @@ def _where(loc: tuple) -> str:
     return out or "(top)"
 
 
+def _expanded_size(data: object) -> int:
+    """How many values ``data`` holds with every alias expanded, counting no further than MAX_VALUES + 1."""
+    count, stack = 0, [data]
+    while stack and count <= MAX_VALUES:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
 def load_file(path: Path) -> list[Loaded]:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -46,6 +64,11 @@ def load_file(path: Path) -> list[Loaded]:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     except RecursionError:
         raise ScenarioError(f"{path}: nested too deeply") from None
+    except (ValueError, KeyError, TypeError, OverflowError, AttributeError) as exc:  # a constructor's own: 2026-13-45
+        problem = f"a value cannot be read ({type(exc).__name__}: {exc})"[:300]
+        raise ScenarioError(f"{path}: not valid YAML: {problem}") from None
+    if _expanded_size(data) > MAX_VALUES:
+        raise ScenarioError(f"{path}: its aliases expand to more than {MAX_VALUES:,} values (or refer to themselves)")
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping (one scenario, or 'scenarios:' with a list)")
     try:

@@ -109,6 +109,9 @@ def parse_service(data: bytes, file: Path | str = "<bytes>") -> Service:
         raise ServiceDefinitionError(file, where, str(exc.problem or exc.context or "invalid YAML")) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ServiceDefinitionError(file, "", f"invalid YAML: {exc.__class__.__name__}") from None
+    except (ValueError, KeyError, TypeError, OverflowError, AttributeError) as exc:  # a constructor's own: 2026-13-45
+        problem = f"invalid YAML: a value cannot be read ({type(exc).__name__}: {exc})"[:300]
+        raise ServiceDefinitionError(file, "", problem) from None
     if not isinstance(raw, dict):
         raise ServiceDefinitionError(file, "", f"the document must be a mapping, got {type(raw).__name__}")
     try:
