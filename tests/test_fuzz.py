@@ -26,6 +26,7 @@ from unittest import mock
 from urllib.parse import quote
 
 import fuzzkit as fk
+import fuzzkit_formats as fkf
 import pytest
 from conftest import GATEWAY_NOW
 from cryptography import x509
@@ -375,7 +376,7 @@ def test_fuzz_scenario_files(data):
     """``conform.loader.load_file``: a list of scenarios, or ScenarioError naming the file."""
     COUNTS["scenario_files"] += 1
     path = SCRATCH / "scenario.yaml"
-    path.write_bytes(fk.fuzzed_yaml(data, fk.scenario_seeds()))
+    path.write_bytes(fkf.fuzzed_yaml(data, fkf.scenario_seeds()))
     with tolerating_known_crashes():
         try:
             loaded = load_file(path)
@@ -390,7 +391,7 @@ def test_fuzz_scenario_files(data):
 def test_fuzz_service_definitions(data):
     """``services.loader.parse_service``: a Service, or ServiceDefinitionError naming the file."""
     COUNTS["service_definitions"] += 1
-    raw = fk.fuzzed_yaml(data, fk.service_seeds())
+    raw = fkf.fuzzed_yaml(data, fkf.service_seeds())
     with tolerating_known_crashes():
         try:
             service = parse_service(raw, "fuzz.yaml")
@@ -408,7 +409,7 @@ def test_fuzz_service_definitions(data):
 def test_fuzz_read_async_request(data, content_type):
     """``read_async_request`` (IAsyncChannel: what participants send to SHEP): an AsyncCall or ShlyuzError."""
     COUNTS["read_async_request"] += 1
-    body = fk.fuzzed_request(data, fk.async_seeds()[0])
+    body = fk.fuzzed_request(data, fkf.async_seeds()[0])
     try:
         call = read_async_request(body, data.draw(st.sampled_from(["text/xml", content_type])))
     except ShlyuzError as exc:
@@ -423,7 +424,7 @@ def test_fuzz_read_client_request(data, content_type):
     """``read_client_request`` (IAsyncChannelClient: what SHEP pushes to a participant): an AsyncCall or
     ShlyuzError."""
     COUNTS["read_client_request"] += 1
-    body = fk.fuzzed_request(data, fk.async_seeds()[1])
+    body = fk.fuzzed_request(data, fkf.async_seeds()[1])
     try:
         call = read_client_request(body, data.draw(st.sampled_from(["text/xml", content_type])))
     except ShlyuzError as exc:
@@ -471,7 +472,7 @@ async def test_fuzz_async_http(async_api, data, content_type):
     COUNTS["async_http"] += 1
     client, _, crashes = async_api
     crashes.clear()
-    body = fk.fuzzed_request(data, fk.async_seeds()[0])
+    body = fk.fuzzed_request(data, fkf.async_seeds()[0])
     ctype = data.draw(st.sampled_from(["text/xml; charset=utf-8", content_type])) or ""
     if any(not 32 <= ord(c) < 127 for c in ctype):
         ctype = "text/xml"  # aiohttp's client refuses to send it (the server never sees such a header)
@@ -489,11 +490,11 @@ async def json_api_state(client, pki, gateway) -> dict[str, str]:
     delivered by one pass of the async channel) for ``/rshep/items/{number}/decide``."""
     from portalkit import application_xml
 
-    applicant = {"iin": fk.APPLICANT, "password": fk.PORTAL_PASSWORD}
+    applicant = {"iin": fk.APPLICANT, "password": fkf.PORTAL_PASSWORD}
     assert (await client.post("/portal/register", json=applicant)).status in (201, 409)
     logins = {"portal": ("/portal/auth/login", applicant),
-              "con": ("/con/auth/login", {"login": fk.OPERATOR, "password": f"tson-{fk.OPERATOR}"}),
-              "rshep": ("/rshep/login", {"iin": fk.SPECIALIST, "password": f"rshep-{fk.SPECIALIST}"})}  # fmt: skip
+              "con": ("/con/auth/login", {"login": fkf.OPERATOR, "password": f"tson-{fkf.OPERATOR}"}),
+              "rshep": ("/rshep/login", {"iin": fkf.SPECIALIST, "password": f"rshep-{fkf.SPECIALIST}"})}  # fmt: skip
     state = {}
     for name, (path, body) in logins.items():
         resp = await client.post(path, json=body)
@@ -546,7 +547,7 @@ JSON_CONTENT_TYPES = st.sampled_from(["application/json"] * 14 + ["application/j
 
 
 @FUZZ_HTTP
-@given(data=st.data(), route=st.sampled_from(fk.JSON_ROUTES), content_type=JSON_CONTENT_TYPES,
+@given(data=st.data(), route=st.sampled_from(fkf.JSON_ROUTES), content_type=JSON_CONTENT_TYPES,
        auth=st.sampled_from(["right", "right", "none", "garbage", "other"]),
        scope=st.sampled_from([None] * 4 + ["fuzz", "-"]))
 async def test_fuzz_json_apis(json_api, data, route, content_type, auth, scope):
@@ -560,7 +561,7 @@ async def test_fuzz_json_apis(json_api, data, route, content_type, auth, scope):
         body = {"document": state["document"]}
     param = state["item"] if path.startswith("/rshep/items/") else state["run"] if "/decision" in path else param
     if param is not None:
-        path = path.format(quote(data.draw(st.sampled_from([param] * 3) | fk.PATH_VALUES), safe=""))
+        path = path.format(quote(data.draw(st.sampled_from([param] * 3) | fkf.PATH_VALUES), safe=""))
     headers = {} if content_type is None else {"Content-Type": content_type}
     if token and auth != "none":
         other = next(state[k] for k in ("portal", "con", "rshep") if k != token)
@@ -569,7 +570,7 @@ async def test_fuzz_json_apis(json_api, data, route, content_type, auth, scope):
         headers["Authorization"] = f"Bearer {value}"
     if scope:
         headers["X-Shlyuz-Scope"] = scope
-    raw = fk.fuzzed_json_body(data, body)
+    raw = fkf.fuzzed_json_body(data, body)
     url = client.make_url(URL(path, encoded=True))  # not client.request: it keeps every response (see async_http)
     async with client.session.request(method, url, data=raw, headers=headers) as resp:
         JSON_OUTCOMES[(route[1], resp.status)] += 1
