@@ -56,6 +56,8 @@ def test_variables_are_substituted_and_unknown_ones_named():
         ("name: x\nsteps:\n  - name: s\n    http: {path: /a}\n    bogus: 1\n", "steps[0].bogus: Extra inputs"),
         ("name: [\n", "not valid YAML"),
         ("scenarios:\n  - {name: a, steps: [{name: s, http: {path: /}}]}\n  - {name: a, steps: [{name: s, http: {path: /}}]}\n", "used twice"),
+        ("name: x\nsteps:\n  - name: s\n    http: {path: /a, json: {iin: 2026-01-15}}\n", "not a valid JSON value"),  # a YAML date
+        ("name: x\nsteps:\n  - name: s\n    http: {path: /a, body: x, signXml: {identity: i, xml: <a/>}}\n", "signXml puts"),
     ],
 )  # fmt: skip
 def test_bad_scenario_files_are_refused_precisely(tmp_path, text, message):

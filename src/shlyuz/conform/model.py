@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from shlyuz.faults.model import FaultRuleIn
 
@@ -128,7 +128,7 @@ class SignXml(_Model):
 class HttpRequest(_Model):
     method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"] = "GET"
     path: str = Field(pattern=r"^/", max_length=2000)
-    json_: Any = Field(None, alias="json")
+    json_: JsonValue = Field(None, alias="json", description="a JSON body (YAML dates, binary or sets are refused)")
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     sign_xml: SignXml | None = Field(None, alias="signXml", description="sign a document into the JSON body")
@@ -144,7 +144,7 @@ class ChainRequest(_Model):
     """Run a service's chain (``POST /chains/{service}/runs``); the run's JSON is the step's response."""
 
     service: str
-    options: dict[str, Any] = Field(default_factory=dict, description="RunOptions: channel, applicant, decide, ...")
+    options: dict[str, JsonValue] = Field(default_factory=dict, description="RunOptions: channel, applicant, decide, ...")
 
 
 class JournalRequest(_Model):
