@@ -15,7 +15,7 @@ from lxml import etree
 from shlyuz.chains.driver import ChainDriver, DecisionIn, RunOptions
 from shlyuz.egov.documents import parse_decision
 from shlyuz.egov.signing import verify_document
-from shlyuz.errors import ShlyuzError
+from shlyuz.errors import ErrorCode, ShlyuzError
 from shlyuz.fixtures.generate import DEMO_IINS, DEMO_POAS
 from shlyuz.services.model import Service
 from shlyuz.storage.base import JournalQuery
@@ -117,6 +117,22 @@ async def test_bad_options_are_refused_with_precise_messages(driver):
         await driver.start("child-allowance", RunOptions(channel="portal", applicant=APPLICANT))
     with pytest.raises(ShlyuzError, match="no procedure"):
         await driver.start("child-allowance", RunOptions(channel="provider", applicant=APPLICANT, procedure="x"))
+
+
+async def test_a_process_drives_a_bounded_number_of_real_time_runs(driver, monkeypatch):
+    """Runs on an accelerated or real clock are tasks of the process: past MAX_LIVE_RUNS a new one is refused
+    (CONFLICT, HTTP 409) instead of piling up; a virtual-clock run is not limited."""
+    from shlyuz.chains import driver as chains_driver
+
+    monkeypatch.setattr(chains_driver, "MAX_LIVE_RUNS", 1)
+    slow = RunOptions(channel="provider", applicant=APPLICANT, clock="real")
+    first = await driver.start("child-allowance", slow)
+    assert first["status"] == "running"
+    with pytest.raises(ShlyuzError, match="1 runs on an accelerated or real clock") as refused:
+        await driver.start("child-allowance", slow)
+    assert refused.value.code is ErrorCode.CONFLICT
+    assert (await driver.start("child-allowance", RunOptions(channel="provider", applicant=APPLICANT)))["status"] == "done"
+    await driver.close()  # stops the real-time run
 
 
 async def test_an_accelerated_run_walks_in_real_time_and_finishes(driver):

@@ -91,7 +91,7 @@ async def resume_linked_run(app: web.Application, item: dict[str, Any]) -> dict[
 
 ROUTES = [
     ApiRoute("POST", "/chains/{service}/runs", start_run, "Run a service's chain on a channel", "chains",
-             body=RunOptions, response=RunOut, status=201, errors=(ErrorCode.NOT_FOUND,)),
+             body=RunOptions, response=RunOut, status=201, errors=(ErrorCode.NOT_FOUND, ErrorCode.CONFLICT)),
     ApiRoute("GET", "/chains/runs", list_runs, "List chain runs (newest last)", "chains", response=RunList),
     ApiRoute("GET", "/chains/runs/{run}", get_run, "A chain run and its trace", "chains", response=RunOut,
              errors=(ErrorCode.NOT_FOUND,)),

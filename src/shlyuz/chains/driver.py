@@ -160,6 +160,9 @@ def answer_from_json(data: dict[str, Any]) -> list[CheckResult] | StepResult:
     return StepResult([Call(**c) for c in data.get("calls", [])], decision, data.get("resultDocument"))
 
 
+MAX_LIVE_RUNS = 256  # runs on an accelerated or real clock one process drives at a time
+
+
 class ChainDriver:
     """One per gateway process; holds no run in memory."""
 
@@ -210,6 +213,9 @@ class ChainDriver:
         if options.clock == "virtual":
             return await self._drive(run, svc, options, record, scope, document)
         # accelerated / real: answer now; a task in this process walks the run in real time
+        if len(self._tasks) >= MAX_LIVE_RUNS:
+            raise ShlyuzError(ErrorCode.CONFLICT, f"{MAX_LIVE_RUNS} runs on an accelerated or real clock are under way "
+                              "in this process; wait for one to end, or run on the virtual clock")  # fmt: skip
         record["status"] = "running"
         record["trace"] = run.trace.to_json()
         await self.gateway.records.put(KIND, record["id"], record, scope=scope)
