@@ -138,7 +138,7 @@ async def set_clock(request: web.Request, body: ClockIn) -> SessionOut:
         data = {"offsetSeconds": body.offset_seconds}
     elif body.advance_seconds is not None:
         if data.get("at"):
-                data = {"at": (datetime.fromisoformat(data["at"]) + timedelta(seconds=body.advance_seconds)).isoformat()}
+            data = {"at": (datetime.fromisoformat(data["at"]) + timedelta(seconds=body.advance_seconds)).isoformat()}
         else:
             data = {"offsetSeconds": data.get("offsetSeconds", 0.0) + body.advance_seconds}
     else:
