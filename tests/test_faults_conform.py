@@ -4,20 +4,18 @@ scenario JSON Schema kept in step with the model."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
-import aiohttp
 import jsonschema
 import pytest
 import yaml
 from pydantic import ValidationError
+from test_conform import run_against
 
 from shlyuz.conform import asserts
 from shlyuz.conform.loader import Loaded, discover
 from shlyuz.conform.model import Expect, Scenario, Step
-from shlyuz.conform.runner import Runner
 from shlyuz.conform.schema import check_schema, export_schema, schema_path
 from shlyuz.faults.model import KINDS
 
@@ -85,23 +83,9 @@ def test_every_fault_kind_is_exercised_by_the_shipped_suite():
     assert len(discover([FAULTS])) >= 25
 
 
-async def run_all(shep, items: list[Loaded], jobs: int = 8):
-    base = str(shep.client.make_url("")).rstrip("/")
-    passwords = {sid: s.password for sid, s in shep.gateway.senders.items() if s.password}
-    async with aiohttp.ClientSession() as http:
-        runner = Runner(base, http=http, pki=shep.gateway.pki, passwords=passwords)
-        sem = asyncio.Semaphore(jobs)
-
-        async def one(x):
-            async with sem:
-                return await runner.run(x)
-
-        return await asyncio.gather(*(one(x) for x in items))
-
-
 async def test_the_fault_suite_is_green_in_parallel(shep):
     items = discover([FAULTS])
-    outcomes = await run_all(shep, items)
+    outcomes = await run_against(shep, items)
     failed = [(o.id, s.name, s.failures) for o in outcomes for s in o.steps if not s.ok]
     assert not failed, failed[:5]
     # a scenario whose rules are all step-local ends with none: each was deleted after its step
@@ -117,7 +101,7 @@ async def test_a_step_without_the_expected_reset_fails_and_says_why(shep):
     sc = Scenario.model_validate({"name": "x", "steps": [
         {"name": "reset", "faults": [{"fault": {"kind": "reset"}}], "shep": GBDFL, "expect": {"status": "SCSS001"}},
     ]})  # fmt: skip
-    [out] = await run_all(shep, [Loaded(sc, FAULTS / "x.yaml")])
+    [out] = await run_against(shep, [Loaded(sc, FAULTS / "x.yaml")])
     assert not out.ok
     assert out.steps[0].failures[0].startswith(("no answer from", "ServerDisconnectedError")), out.steps[0].failures
     # the step's rule was removed even though the step failed
@@ -131,7 +115,7 @@ async def test_the_report_names_the_rules_of_a_step_and_the_missing_reply(shep):
     sc = Scenario.model_validate({"name": "x", "steps": [
         {"name": "reset", "faults": [{"fault": {"kind": "reset"}}], "shep": GBDFL, "expect": {"transport": "reset"}},
     ]})  # fmt: skip
-    [out] = await run_all(shep, [Loaded(sc, FAULTS / "x.yaml")])
+    [out] = await run_against(shep, [Loaded(sc, FAULTS / "x.yaml")])
     assert out.ok, out.steps[0].failures
     assert out.steps[0].request.startswith("fault rules of this step: f1 (reset)\nPOST /bip-sync/")
     assert out.steps[0].response.startswith("(no reply: ")
