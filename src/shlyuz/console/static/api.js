@@ -228,3 +228,30 @@ export function poller(liveId, refresh, ms = 1500) {
   };
 }
 
+/**
+ * A provider's decision as the portal cabinet and the State Corporation page show it: the verdict (approved or
+ * refused, with the ground), who decided and when, any result fields, and whether its signature verified.
+ * `ids`: the data-testid of the verdict and of the verification line.
+ */
+export function decisionView(r, ids) {
+  const v = r.verification || {};
+  const fields = Object.entries(r.result || {});
+  return [
+    el(
+      "div",
+      { class: `verdict ${r.decision === "approved" ? "ok" : "bad"}`, "data-testid": ids.decision, "data-decision": r.decision },
+      el("strong", {}, r.decision === "approved" ? "Approved" : "Refused"),
+      r.reasonCode ? ` — ${r.reasonCode}: ${r.reason || ""}` : "",
+      el("div", { class: "muted" }, `${r.decidedBy || ""}, ${fmtTime(r.decidedAt)}`),
+      fields.length ? el("div", {}, fields.map(([k, val]) => `${k}: ${val}`).join("; ")) : "",
+    ),
+    el(
+      "div",
+      { class: `verdict ${v.verified ? "ok" : "bad"}`, "data-testid": ids.verification, "data-verified": String(!!v.verified) },
+      el("strong", {}, v.verified ? "signature verified" : "signature NOT verified"),
+      " ",
+      v.message || "",
+    ),
+  ];
+}
+

@@ -2,7 +2,7 @@
 // representative and a power of attorney), see the GBD FL / ENIS checks made over SHEP and, later, the provider's
 // decision.
 
-import { ApiFailure, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
+import { ApiFailure, apiGet, apiPost, clearError, decisionView, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
 
 mountShell();
 
@@ -182,21 +182,8 @@ function showDetail(app) {
   ];
   if (app.history && app.history.length)
     parts.push(el("h2", {}, "What came back"), el("ul", {}, app.history.map((h) => el("li", {}, `${fmtTime(h.at)} ${h.messageType} ${h.status || ""} ${h.number || ""} ${h.text || ""}`))));
-  if (app.result) {
-    const r = app.result;
-    const v = r.verification || {};
-    parts.push(
-      el("h2", {}, "The provider's decision"),
-      el(
-        "div",
-        { class: `verdict ${r.decision === "approved" ? "ok" : "bad"}`, "data-testid": "con-result", "data-decision": r.decision },
-        el("strong", {}, r.decision === "approved" ? "Approved" : "Refused"),
-        r.reasonCode ? ` — ${r.reasonCode}: ${r.reason || ""}` : "",
-        el("div", { class: "muted" }, `${r.decidedBy}, ${fmtTime(r.decidedAt)}`),
-      ),
-      el("div", { class: `verdict ${v.verified ? "ok" : "bad"}` }, el("strong", {}, v.verified ? "signature verified" : "signature NOT verified"), " ", v.message || ""),
-    );
-  }
+  if (app.result)
+    parts.push(el("h2", {}, "The provider's decision"), ...decisionView(app.result, { decision: "con-result", verification: "con-verification" }));
   $("con-detail").replaceChildren(...parts);
   $("con-detail").hidden = false;
 }

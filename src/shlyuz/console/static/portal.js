@@ -1,7 +1,7 @@
 // The portal page (docs/portal.md): log in by IIN + password or by EDS through NCALayer, build the Application,
 // sign it through NCALayer in the browser, submit it, and follow it in the personal cabinet.
 
-import { ApiFailure, api, apiGet, apiPost, clearError, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
+import { ApiFailure, api, apiGet, apiPost, clearError, decisionView, el, fmtTime, guarded, mountShell, onScopeChange, poller, showError } from "/ui/api.js";
 import { probe, rememberUrl, signXml, signerUrl } from "/ui/ncalayer.js";
 
 mountShell();
@@ -348,25 +348,9 @@ function showDetail(app) {
   ];
   if (history.length) parts.push(el("h2", {}, "What came back"), el("ul", { "data-testid": "detail-history" }, history));
   if (app.result) {
-    const r = app.result;
-    const v = r.verification || {};
     parts.push(
       el("h2", {}, "Result"),
-      el(
-        "div",
-        { class: `verdict ${r.decision === "approved" ? "ok" : "bad"}`, "data-testid": "result-decision", "data-decision": r.decision },
-        el("strong", {}, r.decision === "approved" ? "Approved" : "Refused"),
-        r.reasonCode ? ` — ${r.reasonCode}: ${r.reason || ""}` : "",
-        el("div", { class: "muted" }, `${r.decidedBy || ""}, ${fmtTime(r.decidedAt)}`),
-        Object.keys(r.result || {}).length ? el("div", {}, Object.entries(r.result).map(([k, val]) => `${k}: ${val}`).join("; ")) : "",
-      ),
-      el(
-        "div",
-        { class: `verdict ${v.verified ? "ok" : "bad"}`, "data-testid": "result-verification", "data-verified": String(!!v.verified) },
-        el("strong", {}, v.verified ? "signature verified" : "signature NOT verified"),
-        " ",
-        v.message || "",
-      ),
+      ...decisionView(app.result, { decision: "result-decision", verification: "result-verification" }),
       el("button", { type: "button", class: "secondary", "data-testid": "result-download", onclick: () => guarded(() => showResultXml(app.id)) }, "show the signed decision (XML)"),
       el("pre", { id: "result-xml", "data-testid": "result-xml", hidden: true }),
     );
